@@ -1,0 +1,199 @@
+"""Layer-by-layer shapes of a small CNN: output size, parameters, multiply-adds, receptive field.
+
+A learner writes a stack of conv / max-pool / avg-pool layers; `describe_stack` works out
+every layer's output (H, W, C) twice:
+
+1. by hand, with `arithmetic` (the formula in the learner's numbers is kept for display);
+2. by MLX: the same stack is built from real `nn.Conv2d` / `nn.MaxPool2d` / `nn.AvgPool2d`
+   layers and run on a batch of one zero image, shape (1, H, W, C) (NHWC).
+
+The two must agree; any difference lands in `StackShapes.disagreements` (a test checks it
+stays empty over many random stacks) instead of being silently hidden.
+
+Counting (per image, bias included):
+    conv parameters     K*K*C_in*C_out + C_out
+    conv multiply-adds  H_out*W_out*C_out * K*K*C_in
+    pooling has no parameters and no multiply-adds (it compares or averages).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from kernels_playground.arithmetic import (
+    LayerSpec,
+    conv_output_formula,
+    conv_output_size,
+    pool_output_formula,
+    pool_output_size,
+    receptive_field,
+    whole,
+)
+
+KINDS = ("conv", "maxpool", "avgpool")
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One layer as a learner types it (square kernels, the same padding on every side).
+
+    kind: "conv", "maxpool" or "avgpool".
+    kernel: K (the pooling window for pools); stride S; padding P pixels on each side;
+    dilation D (conv only; pools have none); out_channels: C_out for a conv, ignored by
+    pools, which keep the channel count.
+    """
+
+    kind: str
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+    out_channels: int = 1
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """What one layer produces, for one image.
+
+    output: (H, W, C) after the layer; parameters: learned numbers (weights + biases);
+    multiply_adds: per image; receptive_field: input pixels (along one axis) that one
+    output unit sees; jump: input pixels between neighbouring output units;
+    formula_h / formula_w: the output-size arithmetic in the layer's numbers.
+    """
+
+    name: str
+    output: tuple[int, int, int]
+    parameters: int
+    multiply_adds: int
+    receptive_field: int
+    jump: int
+    formula_h: str
+    formula_w: str
+
+
+@dataclass(frozen=True)
+class StackShapes:
+    """`layers` from arithmetic, `mlx_outputs` from running MLX, and where they differ."""
+
+    layers: list[LayerShape]
+    mlx_outputs: list[tuple[int, int, int]] = field(default_factory=list)
+    disagreements: list[str] = field(default_factory=list)
+
+    @property
+    def total_parameters(self) -> int:
+        return sum(layer.parameters for layer in self.layers)
+
+    @property
+    def total_multiply_adds(self) -> int:
+        return sum(layer.multiply_adds for layer in self.layers)
+
+
+def _checked(index: int, row: LayerRow) -> LayerRow:
+    """The row with whole numbers in range, or a ValueError naming the layer."""
+    kind = str(row.kind).strip().lower().replace("-", "").replace(" ", "")
+    if kind not in KINDS:
+        raise ValueError(f"layer {index}: kind must be one of {', '.join(KINDS)}, got {row.kind!r}")
+    try:
+        kernel = whole(row.kernel, "kernel", 1)
+        stride = whole(row.stride, "stride", 1)
+        padding = whole(row.padding, "padding", 0)
+        dilation = whole(row.dilation, "dilation", 1)
+        channels = whole(row.out_channels, "out_channels", 1) if kind == "conv" else 1
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"layer {index} ({kind}): {error}") from None
+    if kind != "conv" and dilation != 1:
+        raise ValueError(f"layer {index} ({kind}): pooling has no dilation, got {dilation}")
+    return LayerRow(kind, kernel, stride, padding, dilation, channels)
+
+
+def _by_hand(input_hw: tuple[int, int], in_channels: int, rows: list[LayerRow]) -> list[LayerShape]:
+    height, width, channels = input_hw[0], input_hw[1], in_channels
+    fields = receptive_field([LayerSpec(r.kernel, r.stride, r.padding, r.dilation) for r in rows])
+    shapes = []
+    for index, (row, rf) in enumerate(zip(rows, fields, strict=True), start=1):
+        name = f"layer {index} ({row.kind} {row.kernel}x{row.kernel})"
+        try:
+            if row.kind == "conv":
+                args = (row.kernel, row.stride, row.padding, row.dilation)
+                out_h, out_w = conv_output_size(height, *args), conv_output_size(width, *args)
+                formulas = conv_output_formula(height, *args), conv_output_formula(width, *args)
+                out_c = row.out_channels
+                params = row.kernel * row.kernel * channels * out_c + out_c
+                macs = out_h * out_w * out_c * row.kernel * row.kernel * channels
+            else:
+                args = (row.kernel, row.stride, row.padding)
+                out_h, out_w = pool_output_size(height, *args), pool_output_size(width, *args)
+                formulas = pool_output_formula(height, *args), pool_output_formula(width, *args)
+                out_c, params, macs = channels, 0, 0
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from None
+        shapes.append(
+            LayerShape(name, (out_h, out_w, out_c), params, macs, rf.size, rf.jump, *formulas)
+        )
+        height, width, channels = out_h, out_w, out_c
+    return shapes
+
+
+def build_mlx_stack(in_channels: int, rows: Sequence[LayerRow]) -> list[nn.Module]:
+    """The stack as real MLX layers (channels-last: they take and return NHWC arrays)."""
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for row in rows:
+        if row.kind == "conv":
+            layers.append(
+                nn.Conv2d(
+                    channels, row.out_channels, row.kernel, row.stride, row.padding, row.dilation
+                )
+            )
+            channels = row.out_channels
+        elif row.kind == "maxpool":
+            layers.append(nn.MaxPool2d(row.kernel, row.stride, row.padding))
+        else:
+            layers.append(nn.AvgPool2d(row.kernel, row.stride, row.padding))
+    return layers
+
+
+def _by_mlx(
+    input_hw: tuple[int, int], in_channels: int, rows: list[LayerRow]
+) -> list[tuple[int, int, int]]:
+    x = mx.zeros((1, input_hw[0], input_hw[1], in_channels))
+    outputs = []
+    for layer in build_mlx_stack(in_channels, rows):
+        x = layer(x)
+        mx.eval(x)  # really run it: a shape MLX could not compute would fail here
+        outputs.append(tuple(int(n) for n in x.shape[1:]))
+    return outputs
+
+
+def describe_stack(
+    input_hw: tuple[int, int], in_channels: int, rows: Sequence[LayerRow], check_with_mlx=True
+) -> StackShapes:
+    """Every layer's output (H, W, C), parameters, multiply-adds and receptive field.
+
+    input_hw: the input image (height, width) in pixels; in_channels: C of the input
+    (3 for RGB). The arithmetic result is confirmed by running the same stack in MLX on
+    zeros of shape (1, H, W, C) unless `check_with_mlx` is False.
+
+    Raises ValueError with one sentence naming the layer for an impossible stack, e.g.
+    "layer 3 (conv 5x5): the kernel (5) is larger than the padded input (4 + 0 = 4): ...".
+    """
+    height = whole(input_hw[0], "input height", 1)
+    width = whole(input_hw[1], "input width", 1)
+    in_channels = whole(in_channels, "input channels", 1)
+    checked = [_checked(index, row) for index, row in enumerate(rows, start=1)]
+    if not checked:
+        raise ValueError("the stack is empty: add at least one layer")
+    layers = _by_hand((height, width), in_channels, checked)
+    if not check_with_mlx:
+        return StackShapes(layers)
+    mlx_outputs = _by_mlx((height, width), in_channels, checked)
+    disagreements = [
+        f"{layer.name}: arithmetic says {layer.output}, MLX produced {got}"
+        for layer, got in zip(layers, mlx_outputs, strict=True)
+        if layer.output != got
+    ]
+    return StackShapes(layers, mlx_outputs, disagreements)

@@ -1,0 +1,319 @@
+"""An ImageFolder on disk: find the classes and images, check them, split them.
+
+Layout, as in torchvision's ImageFolder: one sub-folder per class, its images inside
+
+    data/
+      cats/  001.jpg 002.png ...
+      dogs/  a.webp b.jpeg ...
+
+`discover` turns that into labelled samples. Classes are sorted by name, so label 0 is
+always the same class (the chapter used `iterdir()`, whose order depends on the file
+system). Every file is opened with PIL first: an unreadable one is reported in
+`ImageFolder.skipped` with a reason and left out, instead of crashing training later.
+
+Why files get copied: the stream decodes with mlx-data's `load_image` (stb_image), which
+cannot read WebP, ignores EXIF rotation, drops alpha without compositing and gives 1 or 2
+channels for grey images. Files it would mis-read are converted once with
+`kernels_playground.images.load_rgb` (the same function that reads an upload in the app)
+into a cache folder as 8-bit RGB PNG; the sample then points at the copy. The cache key
+is (path, modification time, size), so a later run reuses the copy and an edited image is
+converted again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from numbers import Real
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from kernels_playground.arithmetic import whole
+from kernels_playground.images import MAX_PIXELS, load_rgb
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+# What stb_image reads exactly as PIL would: 8-bit RGB in these containers, upright.
+_DIRECT_FORMATS = ("PNG", "JPEG", "BMP")
+_EXIF_ORIENTATION = 0x0112
+_IGNORED_NAMES = ("__MACOSX", "Thumbs.db", "desktop.ini")
+
+Sample = tuple[str, int]
+
+
+class DatasetError(ValueError):
+    """A dataset that Menny cannot train on, with a sentence saying what to change."""
+
+
+def default_cache_dir() -> Path:
+    """Where normalised copies go unless told otherwise: $XDG_CACHE_HOME/menny/images."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "menny" / "images"
+
+
+@dataclass
+class ImageFolder:
+    """The result of `discover`.
+
+    samples:   (path to read, label) pairs; label i is classes[i]. The path is the user's
+               file, or its normalised RGB PNG copy in the cache.
+    skipped:   (path, reason) for each file left out.
+    originals: cached copy -> the user's file, for the copies only.
+    """
+
+    root: Path
+    classes: list[str]
+    samples: list[Sample]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    originals: dict[str, str] = field(default_factory=dict)
+
+    def original(self, path: str) -> str:
+        """The user's file behind a sample path (itself unless it is a cached copy)."""
+        return self.originals.get(path, path)
+
+    def relative(self, path: str) -> str:
+        """A sample's original file relative to the root, with '/' separators: 'cats/1.jpg'."""
+        return Path(self.original(path)).relative_to(self.root).as_posix()
+
+    def counts(self) -> dict[str, int]:
+        """Usable images per class name."""
+        counts = dict.fromkeys(self.classes, 0)
+        for _, label in self.samples:
+            counts[self.classes[label]] += 1
+        return counts
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name in _IGNORED_NAMES
+
+
+def _is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _shown(root: Path) -> str:
+    return f"{root.name or root}/"
+
+
+def _readable_as_is(path: Path) -> bool:
+    """Open `path` with PIL and say whether stb_image would decode it exactly as PIL does.
+
+    Raises whatever PIL raises for a file that is not a readable image.
+    """
+    with Image.open(path) as image:
+        fmt, mode = image.format, image.mode
+        width, height = image.size
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        transparent = "transparency" in image.info
+        image.verify()  # PNG: every chunk's CRC and the end marker, without decoding pixels
+    direct = (
+        fmt in _DIRECT_FORMATS
+        and mode == "RGB"
+        and orientation == 1
+        and not transparent
+        and width * height <= MAX_PIXELS
+    )
+    if direct and fmt != "PNG":
+        # verify() does not look at JPEG/BMP pixel data; a truncated file would only fail
+        # inside the stream, mid-epoch. A 1/8-scale JPEG decode still reads every byte.
+        with Image.open(path) as image:
+            image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+            image.load()
+    return direct
+
+
+def _cached_copy(path: Path, cache_dir: Path) -> Path:
+    """The normalised RGB PNG copy of `path`, converted now unless already cached."""
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_mtime_ns}|{stat.st_size}"
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    # The original name first: sorting copies by name keeps the order of the originals.
+    target = cache_dir / f"{path.name}.{digest}.png"
+    if not target.exists():
+        pixels = load_rgb(path)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        Image.fromarray(pixels).save(partial, format="PNG")
+        os.replace(partial, target)  # atomic: a concurrent run never reads half a file
+    return target
+
+
+def discover(
+    root: str | os.PathLike,
+    cache_dir: str | os.PathLike | None = None,
+    min_classes: int = 2,
+    min_per_class: int = 3,
+) -> ImageFolder:
+    """Find classes (sub-folders, sorted by name) and their readable images under `root`.
+
+    Images are files ending in IMAGE_EXTENSIONS (any case), also in nested folders of a
+    class; hidden files and folders (.DS_Store, __MACOSX) are ignored. Unreadable files
+    go to `skipped`. Raises DatasetError when there are fewer than `min_classes` classes or
+    a class has fewer than `min_per_class` usable images.
+    """
+    root = Path(root)
+    min_classes = whole(min_classes, "min_classes", 1)
+    min_per_class = whole(min_per_class, "min_per_class", 1)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    name = _shown(root)
+    if not root.exists():
+        raise DatasetError(f"{name} does not exist")
+    if not root.is_dir():
+        raise DatasetError(f"{name} is a file, not a folder")
+
+    entries = [p for p in root.iterdir() if not _hidden(p.name)]
+    class_dirs = sorted((p for p in entries if p.is_dir()), key=lambda p: p.name)
+    if not class_dirs:
+        if any(p.is_file() and _is_image_name(p) for p in entries):
+            raise DatasetError(
+                f"{name} has images but no class sub-folders: "
+                "put each class's images in its own folder"
+            )
+        raise DatasetError(f"{name} has no class sub-folders: make one folder per class")
+    if len(class_dirs) < min_classes:
+        listed = ", ".join(p.name for p in class_dirs)
+        noun = "folder" if len(class_dirs) == 1 else "folders"
+        raise DatasetError(
+            f"{name} has only {len(class_dirs)} class {noun} ({listed}); Menny needs at "
+            f"least {min_classes}, one sub-folder per class"
+        )
+
+    folder = ImageFolder(root=root, classes=[p.name for p in class_dirs], samples=[])
+    for label, class_dir in enumerate(class_dirs):
+        usable = unreadable = 0
+        for path in sorted(class_dir.rglob("*")):
+            if path.is_dir() or any(map(_hidden, path.relative_to(class_dir).parts)):
+                continue
+            if not _is_image_name(path):
+                folder.skipped.append(
+                    (str(path), f"not an image file ({path.suffix or path.name})")
+                )
+                continue
+            try:
+                if _readable_as_is(path):
+                    read_from = str(path)
+                else:
+                    read_from = str(_cached_copy(path, cache))
+                    folder.originals[read_from] = str(path)
+            # A user's folder can hold anything: PIL raises OSError, SyntaxError,
+            # DecompressionBombError, ImageError... none of them may stop the others.
+            except Exception as error:
+                folder.skipped.append((str(path), f"could not be read as an image ({error})"))
+                unreadable += 1
+                continue
+            folder.samples.append((read_from, label))
+            usable += 1
+        if usable < min_per_class:
+            extra = f" ({unreadable} more could not be read)" if unreadable else ""
+            raise DatasetError(
+                f"class '{class_dir.name}' has {usable} usable image{'' if usable == 1 else 's'}"
+                f"; each class needs at least {min_per_class}{extra}"
+            )
+    return folder
+
+
+def fingerprint(folder: ImageFolder) -> str:
+    """A stable 16-hex-digit hash of the class names and (relative path, size, label) of every
+    sample: the same files give the same fingerprint on any machine, in any cache."""
+    digest = hashlib.sha256("\n".join(folder.classes).encode() + b"\n\n")
+    rows = sorted(
+        (folder.relative(path), os.path.getsize(folder.original(path)), label)
+        for path, label in folder.samples
+    )
+    for relative, size, label in rows:
+        digest.update(f"{relative}\t{size}\t{label}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class Split:
+    """Train/validation/test samples, and how they were drawn (for run metadata)."""
+
+    train: list[Sample]
+    val: list[Sample]
+    test: list[Sample]
+    seed: int
+    val_fraction: float
+    test_fraction: float
+
+    def to_dict(self, folder: ImageFolder | None = None) -> dict:
+        """JSON-ready; with `folder`, paths are the original files relative to its root."""
+        name = folder.relative if folder is not None else str
+
+        def listed(samples: list[Sample]) -> list[list]:
+            return [[name(path), label] for path, label in samples]
+
+        return {
+            "seed": self.seed,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "train": listed(self.train),
+            "val": listed(self.val),
+            "test": listed(self.test),
+        }
+
+
+def _fraction(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a number from 0 to 1, got {value!r}")
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must be >= 0 and < 1, got {value}")
+    return float(value)
+
+
+def _split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """(validation, test) counts for a class of n: rounded, then at least 1 each when n >= 3
+    (and the fraction is not 0), always leaving at least 1 for training."""
+    n_val = math.floor(n * val_fraction + 0.5)
+    n_test = math.floor(n * test_fraction + 0.5)
+    if n >= 3:
+        n_val = max(n_val, 1 if val_fraction > 0 else 0)
+        n_test = max(n_test, 1 if test_fraction > 0 else 0)
+    val_floor = 1 if n >= 3 and val_fraction > 0 else 0
+    while n - n_val - n_test < 1:  # give back from the larger held-out part
+        if n_test > n_val or n_val == val_floor:
+            n_test -= 1
+        else:
+            n_val -= 1
+    return n_val, n_test
+
+
+def stratified_split(
+    samples: Sequence[Sample],
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+) -> Split:
+    """Split each class separately, so every split has every class in the same proportion.
+
+    Deterministic: samples are sorted first (by label, then file name), so the result
+    depends on the seed and the files only, not on the order they were listed in. Each
+    class is shuffled by one numpy Generator seeded with `seed`.
+    """
+    val_fraction = _fraction(val_fraction, "val_fraction")
+    test_fraction = _fraction(test_fraction, "test_fraction")
+    if val_fraction + test_fraction >= 1:
+        raise ValueError(
+            f"val_fraction + test_fraction must be < 1 to leave images for training, got "
+            f"{val_fraction} + {test_fraction} = {val_fraction + test_fraction:g}"
+        )
+    seed = whole(seed, "seed", 0)
+    by_class: dict[int, list[Sample]] = {}
+    for path, label in samples:
+        by_class.setdefault(whole(label, "label", 0), []).append((str(path), int(label)))
+    rng = np.random.default_rng(seed)
+    train: list[Sample] = []
+    val: list[Sample] = []
+    test: list[Sample] = []
+    for label in sorted(by_class):
+        members = sorted(by_class[label], key=lambda s: (os.path.basename(s[0]), s[0]))
+        shuffled = [members[i] for i in rng.permutation(len(members))]
+        n_val, n_test = _split_sizes(len(members), val_fraction, test_fraction)
+        val += shuffled[:n_val]
+        test += shuffled[n_val : n_val + n_test]
+        train += shuffled[n_val + n_test :]
+    return Split(train, val, test, seed, val_fraction, test_fraction)

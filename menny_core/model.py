@@ -1,0 +1,153 @@
+"""Menny: a small convolutional network, conv -> ReLU -> pool blocks and one linear layer.
+
+Images go in channels-last, as MLX wants: (N, H, W, 3) float32, normalised with
+`menny_core.stream.normalize`. Out come LOGITS (N, num_classes): raw scores, not
+probabilities. Cross-entropy applies log-softmax itself (`nn.losses.cross_entropy`
+takes logits), so a softmax inside the model would be applied twice in training:
+the loss would see squashed scores and learn slowly. Call `mx.softmax` only where
+probabilities are wanted (prediction).
+
+Two variants, as in the chapter:
+    simple:  3 blocks, 16-32-64 filters, no BatchNorm     (~24 thousand parameters)
+    complex: 5 blocks, 16-32-64-128-128, with BatchNorm   (~250 thousand parameters)
+Each block is conv 3x3 (padding 1: same size) -> [BatchNorm] -> ReLU -> max-pool 2x2
+(half the size). After the last block, global average pooling turns (N, h, w, C) into
+(N, C) whatever the input size, then dropout and a linear layer give the class scores.
+So any input of at least `min_input_size(variant)` pixels per side works (each pool
+halves the size, and the last block must keep at least one pixel); the default is
+`IMAGE_SIZE`, chosen by measurement (see the README's training section).
+
+Why these choices (measured on a 2-core Linux CPU, mlx 0.32, bench/train_speed.py):
+- MLX's CPU convolution copies every 3x3 patch of its input into a matrix (im2col) and
+  multiplies; the copy costs more than the multiply. Its size is N*H*W*9*C_in, so the
+  early, large layers get few channels and the image is kept small (64 pixels).
+- The max-pool is a reshape + max instead of nn.MaxPool2d: for non-overlapping 2x2
+  windows they compute the same thing (tests check it), and the reshape's gradient is
+  a cheaper scatter than MaxPool2d's strided-window one.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+from mlx.utils import tree_flatten
+
+VARIANTS = {
+    # variant: (filters per block, batch norm)
+    "simple": ((16, 32, 64), False),
+    "complex": ((16, 32, 64, 128, 128), True),
+}
+IMAGE_SIZE = 64  # pixels per side fed to the network by default (training and prediction)
+
+
+def min_input_size(variant: str) -> int:
+    """Smallest H and W a variant accepts: each of its blocks halves the size."""
+    return 2 ** len(_variant(variant)[0])
+
+
+def _variant(variant: str) -> tuple[tuple[int, ...], bool]:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    return VARIANTS[variant]
+
+
+def max_pool_2x2(x: mx.array) -> mx.array:
+    """Max over non-overlapping 2x2 windows: (N, H, W, C) -> (N, H//2, W//2, C).
+
+    An odd last row or column is dropped, as nn.MaxPool2d(2) does. Splitting each spatial
+    axis into (size/2, 2) puts the four values of a window on two axes of their own.
+    """
+    n, h, w, c = x.shape
+    x = x[:, : h - h % 2, : w - w % 2, :]
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+class ConvBlock(nn.Module):
+    """conv 3x3 (same size) -> [BatchNorm] -> ReLU -> max-pool 2x2 (half size)."""
+
+    def __init__(self, in_channels: int, out_channels: int, batch_norm: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        # No `None` attribute: MLX modules list their children, and None is not a module.
+        if batch_norm:
+            self.norm = nn.BatchNorm(out_channels)
+
+    def stages(self, x: mx.array) -> list[tuple[str, mx.array]]:
+        """Each stage's output: [("conv", ..), ("norm", ..)?, ("relu", ..), ("pool", ..)]."""
+        out = [("conv", self.conv(x))]
+        if "norm" in self:
+            out.append(("norm", self.norm(out[-1][1])))
+        out.append(("relu", nn.relu(out[-1][1])))
+        out.append(("pool", max_pool_2x2(out[-1][1])))
+        return out
+
+    def __call__(self, x: mx.array) -> mx.array:
+        x = self.conv(x)
+        if "norm" in self:
+            x = self.norm(x)
+        return max_pool_2x2(nn.relu(x))
+
+
+class MennyCNN(nn.Module):
+    """Menny. Input (N, H, W, 3) float32 NHWC, H and W >= min_input_size(variant).
+
+    Output: logits (N, num_classes), float32, unnormalised (apply mx.softmax for
+    probabilities). dropout: the probability of zeroing a pooled feature in training.
+    """
+
+    def __init__(self, num_classes: int, variant: str = "simple", dropout: float = 0.25) -> None:
+        super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+            raise TypeError(f"num_classes must be a whole number >= 2, got {num_classes!r}")
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        widths, batch_norm = _variant(variant)
+        self.variant = variant
+        self.num_classes = int(num_classes)
+        self.dropout_rate = float(dropout)
+        channels = (3, *widths)
+        self.blocks = [
+            ConvBlock(c_in, c_out, batch_norm) for c_in, c_out in zip(channels, widths)
+        ]
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(widths[-1], self.num_classes)
+
+    def _check(self, x: mx.array) -> None:
+        smallest = min_input_size(self.variant)
+        if x.ndim != 4 or x.shape[-1] != 3:
+            raise ValueError(f"Menny takes (N, H, W, 3) images (NHWC), got shape {x.shape}")
+        if min(x.shape[1], x.shape[2]) < smallest:
+            raise ValueError(
+                f"the {self.variant} Menny needs images of at least {smallest}x{smallest} "
+                f"pixels, got {x.shape[1]}x{x.shape[2]}"
+            )
+
+    def __call__(self, x: mx.array) -> mx.array:
+        self._check(x)
+        for block in self.blocks:
+            x = block(x)
+        x = x.mean(axis=(1, 2))  # global average pooling: (N, h, w, C) -> (N, C)
+        return self.classifier(self.dropout(x))
+
+    def feature_maps(self, x: mx.array) -> list[tuple[str, mx.array]]:
+        """What each layer sees: [(name, activation (N, h, w, C))] for every stage of
+        every block, in order, e.g. "block 1 conv", "block 1 relu", "block 1 pool"."""
+        self._check(x)
+        maps = []
+        for index, block in enumerate(self.blocks, start=1):
+            for stage, activation in block.stages(x):
+                maps.append((f"block {index} {stage}", activation))
+            x = maps[-1][1]
+        return maps
+
+    def conv_layers(self) -> list[tuple[str, nn.Conv2d]]:
+        """The convolution layers by name: [("block 1 conv", Conv2d), ...]."""
+        return [(f"block {i} conv", b.conv) for i, b in enumerate(self.blocks, start=1)]
+
+
+def num_parameters(model: nn.Module) -> int:
+    """How many trainable numbers the model has (weights and biases, not BN running stats)."""
+    return sum(int(v.size) for _, v in tree_flatten(model.trainable_parameters()))

@@ -1,0 +1,285 @@
+"""Train Menny on an ImageFolder: AdamW, a compiled step, early stopping, best weights kept.
+
+The loop, as in mlx-examples/cifar/main.py:
+
+    for each epoch:
+        a NEW shuffled, augmented stream (an mlx-data stream is one pass: reusing it
+        would give an empty second epoch)
+        for each batch: one compiled step = forward, loss, gradients, AdamW update
+        validation loss and accuracy (no augmentation, dropout off)
+        a better validation loss -> remember these weights; `patience` epochs without
+        one -> stop, and put the remembered (best) weights back
+
+Reproducibility: `seed` seeds MLX (weight init, dropout), numpy, the split and the
+stream (shuffle, flips, crops, rotations: see stream.py). On one machine the same
+config and files give the same run; across machines and MLX versions, floating-point
+sums may differ in the last bits and grow over epochs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from numbers import Real
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+from mlx.utils import tree_flatten
+
+from kernels_playground.arithmetic import whole
+from menny_core.dataset import ImageFolder, Split, discover, fingerprint, stratified_split
+from menny_core.evaluate import Metrics, cross_entropy, evaluate, logits_for
+from menny_core.model import IMAGE_SIZE, VARIANTS, MennyCNN, min_input_size
+from menny_core.stream import Augment, training_stream
+
+
+def _real(value: object, name: str, low: float, high: float, high_open: bool = False) -> float:
+    inside = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not inside or value < low or value > high or (high_open and value == high):
+        bracket = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in [{low:g}, {high:g}{bracket}, got {value!r}")
+    return float(value)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run (stored with the weights).
+
+    variant: "simple" or "complex" (model.py).   image_size: pixels per side (>= the
+    variant's minimum).   epochs: at most this many passes over the training images.
+    batch_size: images per step.   lr: AdamW learning rate (0 < lr <= 1).
+    weight_decay: AdamW decoupled weight decay (>= 0).   dropout: in [0, 1).
+    augment: stream.Augment.   patience: epochs without a better validation loss before
+    stopping (0 = never stop early).   seed: for everything random.
+    val_fraction, test_fraction: shares of each class held out (sum < 1).
+    """
+
+    variant: str = "simple"
+    image_size: int = IMAGE_SIZE
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    dropout: float = 0.25
+    augment: Augment = field(default_factory=Augment)
+    patience: int = 5
+    seed: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        smallest = min_input_size(self.variant)
+        self.image_size = whole(self.image_size, "image_size", smallest)
+        self.epochs = whole(self.epochs, "epochs", 1)
+        self.batch_size = whole(self.batch_size, "batch_size", 1)
+        self.patience = whole(self.patience, "patience", 0)
+        self.seed = whole(self.seed, "seed", 0)
+        self.lr = _real(self.lr, "lr", 0.0, 1.0)
+        if self.lr == 0:
+            raise ValueError("lr must be > 0, got 0")
+        self.weight_decay = _real(self.weight_decay, "weight_decay", 0.0, 1.0)
+        self.dropout = _real(self.dropout, "dropout", 0.0, 1.0, high_open=True)
+        self.val_fraction = _real(self.val_fraction, "val_fraction", 0.0, 1.0, high_open=True)
+        self.test_fraction = _real(self.test_fraction, "test_fraction", 0.0, 1.0, high_open=True)
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                f"val_fraction + test_fraction must be < 1 to leave images for training, "
+                f"got {self.val_fraction:g} + {self.test_fraction:g}"
+            )
+        if not isinstance(self.augment, Augment):
+            raise ValueError(f"augment must be a stream.Augment, got {type(self.augment).__name__}")
+
+    def to_dict(self) -> dict:
+        """JSON-ready (the augmentation as a nested dict)."""
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "augment"}
+        a = self.augment
+        out["augment"] = {
+            "flip_prob": a.flip_prob,
+            "rotation_degrees": a.rotation_degrees,
+            "crop_area": list(a.crop_area),
+            "grey_prob": a.grey_prob,
+        }
+        return out
+
+
+@dataclass
+class EpochStats:
+    """One epoch. Losses are mean cross-entropy (nats); accuracies 0..1. The training
+    numbers are measured on augmented images with dropout on, while the weights change;
+    the validation ones (NaN without validation images) on fixed images, dropout off."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    seconds: float
+    images_per_s: float
+
+
+@dataclass
+class TrainResult:
+    """What `train` returns. `model` holds the best epoch's weights (eval mode)."""
+
+    model: MennyCNN
+    classes: list[str]
+    history: list[EpochStats]
+    best_epoch: int  # 1-based; 0 if no epoch finished
+    test_metrics: Metrics | None  # None without test images or when cancelled
+    split: Split
+    stopped_early: bool
+    cancelled: bool
+    seconds: float
+    config: TrainConfig | None = None
+    fingerprint: str = ""
+
+
+def make_step(model: nn.Module, optimizer: optim.Optimizer) -> Callable:
+    """One training step, compiled: (images (B,S,S,3), labels (B,)) -> (mean loss, #right).
+
+    mx.compile traces the step once per batch shape and fuses its element-wise work; the
+    model's and optimizer's state (and the random state dropout draws from) are declared
+    as inputs and outputs so the compiled function may read and replace them.
+    """
+    state = [model.state, optimizer.state, mx.random.state]
+
+    def loss_fn(images: mx.array, labels: mx.array) -> tuple[mx.array, mx.array]:
+        logits = model(images)  # logits: cross_entropy applies log-softmax itself
+        return nn.losses.cross_entropy(logits, labels, reduction="mean"), logits
+
+    grad_fn = nn.value_and_grad(model, loss_fn)
+
+    @partial(mx.compile, inputs=state, outputs=state)
+    def step(images: mx.array, labels: mx.array) -> tuple[mx.array, mx.array]:
+        (loss, logits), grads = grad_fn(images, labels)
+        optimizer.update(model, grads)
+        return loss, (logits.argmax(axis=1) == labels).sum()
+
+    return step
+
+
+def train(
+    data: str | os.PathLike | ImageFolder,
+    config: TrainConfig | None = None,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] | None = print,
+) -> TrainResult:
+    """Train a new Menny on `data` (a folder of class sub-folders, or `dataset.discover`'s
+    ImageFolder).
+
+    on_epoch(stats): after every epoch (live curves).  on_batch(done, total): after
+    every step of an epoch (a progress bar).  should_stop(): polled before every step;
+    True ends training there, returning the best weights so far (cancelled=True).
+    log(line): one line per epoch; None for silence.
+    """
+    config = config if config is not None else TrainConfig()
+    started = time.perf_counter()
+    folder = data if isinstance(data, ImageFolder) else discover(data)
+    split = stratified_split(
+        folder.samples, config.val_fraction, config.test_fraction, config.seed
+    )
+    if not split.train:
+        raise ValueError("no images are left for training: lower val_fraction or test_fraction")
+    mx.random.seed(config.seed)
+    np.random.seed(config.seed)
+    model = MennyCNN(len(folder.classes), config.variant, config.dropout)
+    optimizer = optim.AdamW(learning_rate=config.lr, weight_decay=config.weight_decay)
+    step = make_step(model, optimizer)
+    say = log or (lambda _line: None)
+
+    history: list[EpochStats] = []
+    best_loss, best_epoch, best_state = math.inf, 0, None
+    cancelled = stopped_early = False
+    steps_per_epoch = math.ceil(len(split.train) / config.batch_size)
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        epoch_start = time.perf_counter()
+        loss_sum, right, seen = 0.0, 0, 0
+        stream = training_stream(
+            split.train, config.image_size, config.augment, config.batch_size,
+            config.seed + epoch,
+        )  # fmt: skip
+        for done, batch in enumerate(stream, start=1):
+            if should_stop is not None and should_stop():
+                cancelled = True
+                break
+            labels = mx.array(batch["label"]).reshape(-1)
+            loss, correct = step(mx.array(batch["image"]), labels)
+            mx.eval(loss, correct, model.state, optimizer.state)
+            loss_sum += loss.item() * labels.size
+            right += int(correct.item())
+            seen += labels.size
+            if on_batch is not None:
+                on_batch(done, steps_per_epoch)
+        if cancelled:
+            break
+        train_seconds = time.perf_counter() - epoch_start
+        val_loss, val_acc = _validate(model, split.val, config)
+        stats = EpochStats(
+            epoch, loss_sum / seen, right / seen, val_loss, val_acc,
+            time.perf_counter() - epoch_start, seen / train_seconds,
+        )  # fmt: skip
+        history.append(stats)
+        say(_epoch_line(stats, config.epochs))
+        if on_epoch is not None:
+            on_epoch(stats)
+        # Without validation images, judge epochs by their training loss.
+        judged = stats.val_loss if split.val else stats.train_loss
+        if judged < best_loss:
+            best_loss, best_epoch = judged, epoch
+            # MLX arrays are immutable and each update makes new ones: keeping references
+            # keeps this epoch's weights (parameters() includes BatchNorm's running
+            # statistics, which are frozen parameters), no copy needed.
+            best_state = tree_flatten(model.parameters())
+        elif config.patience and epoch - best_epoch >= config.patience:
+            stopped_early = True
+            say(f"no better validation loss for {config.patience} epochs: stopping")
+            break
+
+    if best_state is not None:
+        model.load_weights(best_state)
+        say(f"best epoch: {best_epoch} (its weights are kept)")
+    model.eval()
+    test_metrics = None
+    if split.test and not cancelled:
+        test_metrics = evaluate(
+            model, split.test, folder.classes, config.image_size, config.batch_size
+        )
+    return TrainResult(
+        model=model,
+        classes=list(folder.classes),
+        history=history,
+        best_epoch=best_epoch,
+        test_metrics=test_metrics,
+        split=split,
+        stopped_early=stopped_early,
+        cancelled=cancelled,
+        seconds=time.perf_counter() - started,
+        config=config,
+        fingerprint=fingerprint(folder),
+    )
+
+
+def _validate(model: MennyCNN, samples: list, config: TrainConfig) -> tuple[float, float]:
+    if not samples:
+        return math.nan, math.nan
+    logits, labels = logits_for(model, samples, config.image_size, config.batch_size)
+    return cross_entropy(logits, labels), float((logits.argmax(axis=1) == labels).mean())
+
+
+def _epoch_line(s: EpochStats, epochs: int) -> str:
+    return (
+        f"epoch {s.epoch}/{epochs}  train loss {s.train_loss:.3f} acc {s.train_acc:.1%}  "
+        f"val loss {s.val_loss:.3f} acc {s.val_acc:.1%}  {s.seconds:.1f} s  "
+        f"{s.images_per_s:.0f} img/s"
+    )

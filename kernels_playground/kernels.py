@@ -1,0 +1,186 @@
+"""Kernels: the classic presets, and a parser for the grids learners type.
+
+A kernel here is a float32 array of shape (rows, columns), at most 15x15. It is applied
+by cross-correlation (see convolve.py): kernel[0, 0] multiplies the top-left input pixel
+of each window, exactly as written, the way every CNN framework does it. So "Sobel x"
+below gives positive values where the image gets brighter to the right.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+
+import numpy as np
+
+MAX_KERNEL_SIDE = 15
+
+
+def _grid(rows: list[list[float]], scale: float = 1.0) -> np.ndarray:
+    return (np.array(rows, dtype=np.float64) * scale).astype(np.float32)
+
+
+_BINOMIAL_3 = np.outer([1, 2, 1], [1, 2, 1])
+_BINOMIAL_5 = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1])
+
+# Keys are shown to learners as dropdown labels.
+PRESETS: dict[str, np.ndarray] = {
+    "identity": _grid([[0, 0, 0], [0, 1, 0], [0, 0, 0]]),
+    "box blur 3x3": _grid(np.ones((3, 3)).tolist(), 1 / 9),
+    "box blur 5x5": _grid(np.ones((5, 5)).tolist(), 1 / 25),
+    "Gaussian blur 3x3": _grid(_BINOMIAL_3.tolist(), 1 / 16),
+    "Gaussian blur 5x5": _grid(_BINOMIAL_5.tolist(), 1 / 256),
+    "sharpen": _grid([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+    "Sobel x": _grid([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
+    "Sobel y": _grid([[-1, -2, -1], [0, 0, 0], [1, 2, 1]]),
+    "Prewitt x": _grid([[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]]),
+    "Prewitt y": _grid([[-1, -1, -1], [0, 0, 0], [1, 1, 1]]),
+    "Laplacian (4-neighbour)": _grid([[0, 1, 0], [1, -4, 1], [0, 1, 0]]),
+    "Laplacian (8-neighbour)": _grid([[1, 1, 1], [1, -8, 1], [1, 1, 1]]),
+    "emboss": _grid([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]),
+    "outline": _grid([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]),
+    "horizontal edges (chapter)": _grid([[1, 1, 1], [0, 0, 0], [-1, -1, -1]]),
+    "vertical edges (chapter)": _grid([[1, 0, -1]] * 3),
+}
+
+DESCRIPTIONS: dict[str, str] = {
+    "identity": "Copies the image: 1 at the centre, 0 elsewhere.",
+    "box blur 3x3": "Averages each 3x3 neighbourhood (every weight 1/9): a soft blur.",
+    "box blur 5x5": "Averages each 5x5 neighbourhood (every weight 1/25): a stronger blur.",
+    "Gaussian blur 3x3": "Weighted average, centre counts most ([1,2,1] x [1,2,1] / 16): smooth blur.",
+    "Gaussian blur 5x5": "Weighted average from binomial weights (/256): a wider smooth blur.",
+    "sharpen": "The pixel minus its 4 neighbours, plus itself: boosts local contrast.",
+    "Sobel x": "Horizontal gradient: positive where brightness rises to the right (vertical edges).",
+    "Sobel y": "Vertical gradient: positive where brightness rises downward (horizontal edges).",
+    "Prewitt x": "Like Sobel x without the extra centre-row weight: vertical edges.",
+    "Prewitt y": "Like Sobel y without the extra centre-column weight: horizontal edges.",
+    "Laplacian (4-neighbour)": "Second derivative: responds to spots and thin lines, 0 on flat areas.",
+    "Laplacian (8-neighbour)": "Second derivative including diagonals: edges in every direction.",
+    "emboss": "Gradient along the diagonal: a raised, lit-from-the-top-left relief.",
+    "outline": "The pixel against all 8 neighbours: outlines of shapes, 0 on flat areas.",
+    "horizontal edges (chapter)": "Top row minus bottom row: horizontal edges (the chapter's kernel).",
+    "vertical edges (chapter)": "Left column minus right column: vertical edges (the chapter's kernel).",
+}
+
+
+def validate_kernel(array: object) -> np.ndarray:
+    """`array` as a C-contiguous float32 (rows, columns) kernel, or an error for a person.
+
+    Rules: 2-D, not empty, each side at most MAX_KERNEL_SIDE, every entry finite
+    (also after rounding to float32: 1e39 overflows to inf and is rejected).
+    """
+    try:
+        values = np.asarray(array, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"the kernel must be a 2-D grid of numbers, got {type(array).__name__}"
+        ) from None
+    if values.ndim != 2:
+        raise ValueError(f"the kernel must be 2-D (rows x columns), got shape {values.shape}")
+    if values.size == 0:
+        raise ValueError("empty kernel: give at least one number")
+    rows, cols = values.shape
+    if max(rows, cols) > MAX_KERNEL_SIDE:
+        raise ValueError(
+            f"kernel is {rows}x{cols}; the largest allowed is {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}"
+        )
+    kernel = np.ascontiguousarray(values, dtype=np.float32)
+    bad = np.argwhere(~np.isfinite(kernel))
+    if len(bad):
+        row, col = bad[0]
+        raise ValueError(
+            f"row {row + 1}, column {col + 1}: {values[row, col]:g} is not a finite number "
+            "(as float32); every entry must be finite"
+        )
+    return kernel
+
+
+def parse_kernel(grid: object) -> np.ndarray:
+    """A kernel from text or a table, as a float32 (rows, columns) array.
+
+    grid: text with one row per line ("1 0 -1\\n2 0 -2\\n1 0 -1"; numbers separated by
+    spaces or commas; brackets as in "[[1, 0], [0, 1]]" are fine), or a list of rows as a
+    gr.Dataframe gives (cells are numbers, strings or None; empty trailing rows and columns
+    are ignored), or a numpy array / pandas DataFrame. Numbers may be integers, decimals,
+    fractions like 1/9, negative, or in exponent form.
+    """
+    if isinstance(grid, str):
+        return validate_kernel(_parse_text(grid))
+    if hasattr(grid, "to_numpy"):  # a pandas DataFrame from gr.Dataframe
+        grid = grid.to_numpy(dtype=object).tolist()
+    elif isinstance(grid, np.ndarray) and grid.dtype != object:
+        return validate_kernel(grid)
+    elif isinstance(grid, np.ndarray):
+        grid = grid.tolist()
+    if not isinstance(grid, (list, tuple)):
+        raise TypeError(f"the kernel must be text or a list of rows, got {type(grid).__name__}")
+    return validate_kernel(_parse_rows(grid))
+
+
+def _parse_text(text: str) -> list[list[float]]:
+    # Brackets become row breaks so "[[1, 2], [3, 4]]" reads as two rows.
+    text = text.replace("\u2212", "-").replace("[", " ").replace("]", "\n").replace(";", "\n")
+    lines = [line for line in text.splitlines() if line.strip(" ,\t")]
+    rows = [[t for t in re.split(r"[,\s]+", line) if t] for line in lines]
+    return _numbers(rows)
+
+
+def _blank(cell: object) -> bool:
+    if cell is None:
+        return True
+    if isinstance(cell, float) and math.isnan(cell):
+        return True  # pandas shows an empty Dataframe cell as NaN; typed "nan" is a string
+    return isinstance(cell, str) and not cell.strip()
+
+
+def _parse_rows(grid: list | tuple) -> list[list[float]]:
+    rows = []
+    for index, row in enumerate(grid, start=1):
+        if isinstance(row, (str, bytes)) or not hasattr(row, "__iter__"):
+            raise TypeError(f"row {index} must be a list of cells, got {row!r}")
+        rows.append(list(row))
+    while rows and all(_blank(c) for c in rows[-1]):
+        rows.pop()  # trailing empty rows of a table
+    for row in rows:
+        while row and _blank(row[-1]):
+            row.pop()  # trailing empty columns
+    for r, row in enumerate(rows, start=1):
+        for c, cell in enumerate(row, start=1):
+            if _blank(cell):
+                raise ValueError(f"row {r}, column {c} is empty: every cell needs a number")
+    return _numbers(rows)
+
+
+def _numbers(rows: list[list[object]]) -> list[list[float]]:
+    if not rows:
+        raise ValueError("empty kernel: give at least one number")
+    values = [
+        [_number(cell, r, c) for c, cell in enumerate(row, 1)] for r, row in enumerate(rows, 1)
+    ]
+    width = len(values[0])
+    for r, row in enumerate(values, start=1):
+        if len(row) != width:
+            raise ValueError(
+                f"the kernel must be rectangular: row {r} has {len(row)} numbers, row 1 has {width}"
+            )
+    return values
+
+
+def _number(cell: object, row: int, col: int) -> float:
+    if isinstance(cell, bool):
+        raise ValueError(f"row {row}, column {col}: {cell!r} is not a number")
+    if isinstance(cell, (int, float, np.integer, np.floating)):
+        value = float(cell)
+    else:
+        token = str(cell).strip().replace("\u2212", "-")
+        try:
+            value = float(Fraction(token))  # "1/9", "-0.5", "2e-3", "7"
+        except (ValueError, ZeroDivisionError):
+            try:
+                value = float(token)  # "inf", "nan": parsed, then rejected below
+            except ValueError:
+                raise ValueError(f"row {row}, column {col}: {token!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"row {row}, column {col}: {cell!r} is not a finite number")
+    return value

@@ -17,6 +17,7 @@ Every failure is an `ImageError` (a ValueError) with one sentence for a person.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import warnings
@@ -145,10 +146,8 @@ def _pil_to_rgb(image: Image.Image, label: str) -> np.ndarray:
     try:
         image.seek(0)  # the first frame of an animation
         image.load()
-        try:
+        with contextlib.suppress(Exception):  # a broken EXIF block must not reject a picture
             image = ImageOps.exif_transpose(image)
-        except Exception:  # a broken EXIF block must not reject a good picture
-            pass
         return _array_to_rgb(_pixels(image))
     except ImageError:
         raise

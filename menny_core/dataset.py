@@ -107,20 +107,20 @@ def _readable_as_is(path: Path) -> bool:
     with Image.open(path) as image:
         fmt, mode = image.format, image.mode
         width, height = image.size
-        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
         transparent = "transparency" in image.info
         image.verify()  # PNG: every chunk's CRC and the end marker, without decoding pixels
-    direct = (
-        fmt in _DIRECT_FORMATS
-        and mode == "RGB"
-        and orientation == 1
-        and not transparent
-        and width * height <= MAX_PIXELS
-    )
-    if direct and fmt != "PNG":
-        # verify() does not look at JPEG/BMP pixel data; a truncated file would only fail
-        # inside the stream, mid-epoch. A 1/8-scale JPEG decode still reads every byte.
-        with Image.open(path) as image:
+    with Image.open(path) as image:  # verify() leaves the image unusable: open again
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        direct = (
+            fmt in _DIRECT_FORMATS
+            and mode == "RGB"
+            and orientation == 1
+            and not transparent
+            and width * height <= MAX_PIXELS
+        )
+        if direct and fmt != "PNG":
+            # verify() does not look at JPEG/BMP pixel data; a truncated file would only
+            # fail inside the stream, mid-epoch. A 1/8-scale JPEG decode reads every byte.
             image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
             image.load()
     return direct

@@ -110,7 +110,8 @@ class MennyCNN(nn.Module):
         self.dropout_rate = float(dropout)
         channels = (3, *widths)
         self.blocks = [
-            ConvBlock(c_in, c_out, batch_norm) for c_in, c_out in zip(channels, widths)
+            ConvBlock(c_in, c_out, batch_norm)
+            for c_in, c_out in zip(channels[:-1], widths, strict=True)
         ]
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(widths[-1], self.num_classes)

@@ -22,7 +22,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from numbers import Real
 
@@ -141,6 +141,41 @@ class TrainResult:
     config: TrainConfig | None = None
     fingerprint: str = ""
 
+    def metadata(self) -> dict:
+        """What to store with the weights (weights.save): JSON-ready, NaN as None."""
+        config = self.config or TrainConfig()
+        split = self.split
+        return {
+            "classes": self.classes,
+            "variant": config.variant,
+            "image_size": config.image_size,
+            "dropout": config.dropout,
+            "metrics": self.test_metrics.to_dict() if self.test_metrics else None,
+            "split": {
+                "seed": split.seed,
+                "val_fraction": split.val_fraction,
+                "test_fraction": split.test_fraction,
+                "sizes": {
+                    "train": len(split.train),
+                    "val": len(split.val),
+                    "test": len(split.test),
+                },
+            },
+            "dataset_fingerprint": self.fingerprint,
+            "config": config.to_dict(),
+            "best_epoch": self.best_epoch,
+            "stopped_early": self.stopped_early,
+            "cancelled": self.cancelled,
+            "train_seconds": round(self.seconds, 2),
+            "history": [
+                {
+                    k: (None if isinstance(v, float) and math.isnan(v) else v)
+                    for k, v in asdict(e).items()
+                }
+                for e in self.history
+            ],
+        }
+
 
 def make_step(model: nn.Module, optimizer: optim.Optimizer) -> Callable:
     """One training step, compiled: (images (B,S,S,3), labels (B,)) -> (mean loss, #right).
@@ -185,9 +220,7 @@ def train(
     config = config if config is not None else TrainConfig()
     started = time.perf_counter()
     folder = data if isinstance(data, ImageFolder) else discover(data)
-    split = stratified_split(
-        folder.samples, config.val_fraction, config.test_fraction, config.seed
-    )
+    split = stratified_split(folder.samples, config.val_fraction, config.test_fraction, config.seed)
     if not split.train:
         raise ValueError("no images are left for training: lower val_fraction or test_fraction")
     mx.random.seed(config.seed)

@@ -1,0 +1,256 @@
+"""`menny`: train, evaluate and ask Menny from a terminal.
+
+    menny train --data portraits --out weights/menny.safetensors
+    menny evaluate --data portraits --weights weights/menny.safetensors --json
+    menny predict --weights weights/menny.safetensors photo.jpg other.png --json
+    menny portraits --out portraits --per-class 40
+
+A mistake in the arguments or the data is one line on stderr and exit code 2 (as
+argparse does), never a traceback. `predict` reports each unusable image as a JSON
+object with an "error" and exits with 1 once all images are done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+import kernels_playground  # noqa: F401  (first: MLX gets a fast BLAS before it loads)
+from kernels_playground.images import ImageError
+
+USAGE_ERROR = 2  # what argparse uses: the command cannot run as given
+SOME_FAILED = 1  # predict: some images could not be classified
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors as one line: 'menny train: error: ...' and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from menny_core.model import IMAGE_SIZE, VARIANTS
+    from menny_core.train import TrainConfig
+
+    d = TrainConfig()  # its defaults are the command's defaults
+    parser = _Parser(prog="menny", description="Train, evaluate and ask Menny, a small MLX CNN.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = commands.add_parser("train", help="train Menny on a folder of class sub-folders")
+    t.add_argument("--data", required=True, help="folder with one sub-folder per class")
+    t.add_argument("--out", required=True, help="where to write the .safetensors weights")
+    t.add_argument("--variant", choices=list(VARIANTS), default=d.variant)
+    t.add_argument("--image-size", type=int, default=IMAGE_SIZE, help="pixels per side")
+    t.add_argument("--epochs", type=int, default=d.epochs)
+    t.add_argument("--batch-size", type=int, default=d.batch_size)
+    t.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate")
+    t.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    t.add_argument("--dropout", type=float, default=d.dropout)
+    t.add_argument("--flip-prob", type=float, default=d.augment.flip_prob)
+    t.add_argument("--rotation", type=float, default=d.augment.rotation_degrees, metavar="DEG")
+    t.add_argument("--patience", type=int, default=d.patience, help="0: no early stopping")
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    t.add_argument("--test-fraction", type=float, default=d.test_fraction)
+
+    e = commands.add_parser("evaluate", help="score saved weights on a folder's images")
+    e.add_argument("--data", required=True, help="folder with one sub-folder per class")
+    e.add_argument("--weights", required=True, help="a .safetensors file written by train")
+    e.add_argument(
+        "--split",
+        choices=["test", "all"],
+        default="test",
+        help="test: the held-out images recorded in the weights (default); all: every image",
+    )
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = commands.add_parser("predict", help="classify images")
+    p.add_argument("--weights", required=True, help="a .safetensors file written by train")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="one JSON object per image")
+
+    g = commands.add_parser("portraits", help="generate the synthetic family-portrait dataset")
+    g.add_argument("--out", required=True, help="folder to write <class>/*.png into")
+    g.add_argument("--per-class", type=int, default=40)
+    g.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+# -- train ---------------------------------------------------------------------
+
+
+def _progress(epoch_of: list[int], epochs: int):
+    """A one-line stderr bar redrawn per batch ('\\r'), only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def draw(done: int, total: int) -> None:
+        filled = round(30 * done / total)
+        bar = "#" * filled + "." * (30 - filled)
+        sys.stderr.write(f"\repoch {epoch_of[0]}/{epochs} [{bar}] {done}/{total} batches")
+        sys.stderr.flush()
+
+    return draw
+
+
+def _train(args: argparse.Namespace) -> int:
+    from menny_core import weights
+    from menny_core.stream import Augment
+    from menny_core.train import TrainConfig, train
+
+    augment = Augment(flip_prob=args.flip_prob, rotation_degrees=args.rotation)
+    config = TrainConfig(
+        variant=args.variant,
+        image_size=args.image_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        dropout=args.dropout,
+        augment=augment,
+        patience=args.patience,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+    )
+    epoch_of = [1]
+    tty = sys.stderr.isatty()
+
+    def log(line: str) -> None:
+        if tty:
+            sys.stderr.write("\r" + " " * 70 + "\r")
+        print(line, flush=True)
+
+    def next_epoch(stats) -> None:
+        epoch_of[0] = stats.epoch + 1
+
+    started = time.perf_counter()
+    result = train(
+        args.data,
+        config,
+        on_epoch=next_epoch,
+        on_batch=_progress(epoch_of, config.epochs),
+        log=log,
+    )
+    path = weights.save(args.out, result.model, result.metadata())
+    print(f"trained in {time.perf_counter() - started:.1f} s; weights saved to {path}")
+    if result.test_metrics is not None:
+        print(_metrics_text(result.test_metrics.to_dict(), "test images"))
+    return 0
+
+
+def _metrics_text(metrics: dict, what: str) -> str:
+    total = sum(row["support"] for row in metrics["per_class"].values())
+    lines = [f"accuracy on {total} {what}: {metrics['accuracy']:.1%}"]
+    lines.append(f"{'class':<12}{'precision':>10}{'recall':>8}{'f1':>7}{'images':>8}")
+    for name, row in metrics["per_class"].items():
+        lines.append(
+            f"{name:<12}{row['precision']:>10.2f}{row['recall']:>8.2f}{row['f1']:>7.2f}"
+            f"{row['support']:>8d}"
+        )
+    lines.append("confusion (rows: true class, columns: predicted): " + str(metrics["confusion"]))
+    return "\n".join(lines)
+
+
+# -- evaluate ------------------------------------------------------------------
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from menny_core import weights
+    from menny_core.dataset import discover, fingerprint, stratified_split
+    from menny_core.evaluate import evaluate
+
+    model, metadata = weights.load(args.weights)
+    folder = discover(args.data)
+    if list(folder.classes) != list(metadata["classes"]):
+        raise ValueError(
+            f"the weights know the classes {metadata['classes']} but {args.data} has "
+            f"{folder.classes}"
+        )
+    samples = folder.samples
+    if args.split == "test":
+        recorded = metadata.get("split") or {}
+        if "seed" not in recorded:
+            raise ValueError("the weights do not record their split; use --split all")
+        if metadata.get("dataset_fingerprint") not in (None, fingerprint(folder)):
+            print(
+                "menny evaluate: warning: these are not the files the weights were trained "
+                "on, so the recomputed test split may include training images",
+                file=sys.stderr,
+            )
+        split = stratified_split(
+            samples, recorded["val_fraction"], recorded["test_fraction"], recorded["seed"]
+        )
+        samples = split.test
+        if not samples:
+            raise ValueError("the recorded split has no test images; use --split all")
+    metrics = evaluate(model, samples, metadata["classes"], metadata["image_size"]).to_dict()
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(_metrics_text(metrics, "test images" if args.split == "test" else "images"))
+    return 0
+
+
+# -- predict -------------------------------------------------------------------
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from menny_core.predict import Predictor
+
+    predictor = Predictor(args.weights)
+    failed = False
+    for path in args.images:
+        try:
+            row = {"path": path, **predictor(path).to_dict()}
+        except ImageError as error:
+            failed = True
+            row = {"path": path, "error": str(error)}
+        if args.json:
+            print(json.dumps(row), flush=True)
+        elif "error" in row:
+            print(f"{path}: error: {row['error']}", flush=True)
+        else:
+            top = row["probabilities"][row["label"]]
+            note = " (not sure)" if row["unsure"] else ""
+            print(f"{path}: {row['label']} {top:.0%}{note}", flush=True)
+    return SOME_FAILED if failed else 0
+
+
+# -- portraits -----------------------------------------------------------------
+
+
+def _portraits(args: argparse.Namespace) -> int:
+    from menny_core import portraits
+
+    result = portraits.generate(args.out, per_class=args.per_class, seed=args.seed)
+    print(f"portraits written to {args.out}" + (f": {result}" if result else ""))
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "portraits": _portraits}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return the exit code (0 ok, 1 some images failed, 2 usage error)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, OSError) as error:  # DatasetError, WeightsError, ImageError too
+        message = str(error) or type(error).__name__
+        if isinstance(error, OSError) and error.filename:
+            message = f"{error.strerror or message}: {error.filename}"
+        print(f"menny {args.command}: error: {message}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print(f"menny {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

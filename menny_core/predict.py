@@ -1,0 +1,86 @@
+"""Ask Menny what is in a picture: any upload in, class probabilities out.
+
+The picture goes through exactly what evaluation images go through, so Menny sees an
+upload as it saw its validation images:
+
+    load_rgb (any format, mode, EXIF rotation, alpha on black) -> uint8 (H, W, 3)
+    -> shortest side resized to image_size, centre square cropped   (mlx-data, the same
+       two operations as stream.eval_batches; tiny images are scaled up)
+    -> stream.normalize -> model -> logits -> softmax -> probabilities
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import mlx.core as mx
+import mlx.data as dx
+import numpy as np
+
+from kernels_playground.images import load_rgb
+from menny_core.model import MennyCNN
+from menny_core.stream import _resize_and_center_crop, normalize
+from menny_core.weights import load
+
+UNSURE_BELOW = 0.6  # a top probability under this is shown as "not sure"
+
+
+@dataclass
+class Prediction:
+    """label: the most probable class. probabilities: {class: p}, sorted high to low,
+    summing to 1. unsure: the top probability is below the threshold asked for."""
+
+    label: str
+    probabilities: dict[str, float]
+    unsure: bool
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "probabilities": self.probabilities, "unsure": self.unsure}
+
+
+def model_input(image: np.ndarray, image_size: int) -> np.ndarray:
+    """A uint8 (H, W, 3) image as Menny's eval path shapes it: uint8 (S, S, 3), S = image_size
+    (shortest side resized to S with mlx-data, then the centre S x S square)."""
+    buffer = dx.buffer_from_vector([{"image": np.ascontiguousarray(image, dtype=np.uint8)}])
+    return np.asarray(_resize_and_center_crop(buffer, image_size)[0]["image"])
+
+
+def probabilities(model: MennyCNN, image: np.ndarray, image_size: int) -> np.ndarray:
+    """Softmax of Menny's logits for one uint8 (H, W, 3) image: float64 (num_classes,)."""
+    model.eval()
+    batch = mx.array(normalize(model_input(image, image_size))[None])
+    probs = mx.softmax(model(batch), axis=-1)  # the model returns logits: see model.py
+    values = np.array(probs[0], dtype=np.float64)
+    return values / values.sum()  # exactly 1 after float32 rounding
+
+
+def predict(
+    model: MennyCNN, metadata: dict, image_source: object, unsure_below: float = UNSURE_BELOW
+) -> Prediction:
+    """Classify one image. image_source: a path, bytes, PIL image or array (see
+    images.load_rgb; an unusable one raises images.ImageError). metadata: as stored with
+    the weights ("classes", "image_size"). unsure_below: threshold in [0, 1]."""
+    if not 0.0 <= unsure_below <= 1.0:
+        raise ValueError(f"unsure_below must be from 0 to 1, got {unsure_below}")
+    classes = list(metadata["classes"])
+    probs = probabilities(model, load_rgb(image_source), int(metadata["image_size"]))
+    order = np.argsort(-probs, kind="stable")
+    ranked = {classes[i]: float(probs[i]) for i in order}
+    top = int(order[0])
+    return Prediction(classes[top], ranked, bool(probs[top] < unsure_below))
+
+
+class Predictor:
+    """Weights loaded once, then `predictor(image)` as often as needed."""
+
+    def __init__(self, weights_path: str | os.PathLike, unsure_below: float = UNSURE_BELOW):
+        self.model, self.metadata = load(weights_path)
+        self.unsure_below = unsure_below
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.metadata["classes"])
+
+    def __call__(self, image_source: object) -> Prediction:
+        return predict(self.model, self.metadata, image_source, self.unsure_below)

@@ -123,9 +123,13 @@ def _records(samples: Sequence[Sample]) -> list[dict]:
     return records
 
 
-def _resize_and_center_crop(chain, size: int):
-    """Shortest side to `size`, then the central size x size square (Buffer or Stream)."""
+def resize_and_center_crop(chain, size: int):
+    """Shortest side to `size`, then the central size x size square, on the "image" key of
+    an mlx-data Buffer or Stream: the deterministic end of every path (train, eval, predict)."""
     return chain.image_resize_smallest_side("image", size).image_center_crop("image", size, size)
+
+
+_resize_and_center_crop = resize_and_center_crop  # the earlier name, imported by predict.py
 
 
 def working_size(image_size: int, augment: Augment) -> int:
@@ -190,7 +194,7 @@ def training_stream(
         .image_random_area_crop_if(crop, "image", augment.crop_area, ASPECT_RATIOS)
     )
     stream = (
-        _resize_and_center_crop(stream, size)
+        resize_and_center_crop(stream, size)
         .filter_key("file", remove=True)
         .filter_key("angle", remove=True)
         .filter_key("grey", remove=True)
@@ -212,7 +216,7 @@ def eval_batches(
     threads = whole(threads, "threads", 1)
     buffer = dx.buffer_from_vector(_records(samples)).load_image("file", output_key="image")
     return (
-        _resize_and_center_crop(buffer, size)
+        resize_and_center_crop(buffer, size)
         .ordered_prefetch(2 * threads, threads)
         .filter_key("file", remove=True)
         .batch(batch_size)

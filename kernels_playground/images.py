@@ -31,9 +31,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # should cost a shared server.
 MAX_PIXELS = 40_000_000
 
-# Pillow can read more formats; these are the ones people upload (MPO is how Pillow names
-# the JPEGs some phones write). Restricting the list keeps rarely-used decoders out of reach.
-FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "BMP", "GIF", "TIFF")
+# Pillow can read more formats; these are the ones people upload (Pillow's JPEG reader also
+# opens the multi-picture "MPO" JPEGs some phones write). Restricting the list keeps
+# rarely-used decoders out of reach.
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
 ALLOWED = "PNG, JPEG, WebP, BMP, GIF, TIFF"
 
 
@@ -120,7 +121,8 @@ def _open(data: bytes, label: str, max_pixels: int) -> Image.Image:
     """Image.open reads only the header: the size is known before any pixel is decoded."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Our own size check replaces Pillow's bomb warning; corrupt headers become errors.
+            warnings.simplefilter("ignore")
             image = Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as error:
         # Beyond Pillow's own limit (about 179 megapixels): report it in our words.
@@ -144,11 +146,14 @@ def _reason(error: Exception) -> str:
 
 def _pil_to_rgb(image: Image.Image, label: str) -> np.ndarray:
     try:
-        image.seek(0)  # the first frame of an animation
-        image.load()
-        with contextlib.suppress(Exception):  # a broken EXIF block must not reject a picture
-            image = ImageOps.exif_transpose(image)
-        return _array_to_rgb(_pixels(image))
+        with warnings.catch_warnings():
+            # Pillow warns about corrupt EXIF/TIFF tags; a bad file is reported by our error.
+            warnings.simplefilter("ignore")
+            image.seek(0)  # the first frame of an animation
+            image.load()
+            with contextlib.suppress(Exception):  # a broken EXIF block must not reject it
+                image = ImageOps.exif_transpose(image)
+            return _array_to_rgb(_pixels(image))
     except ImageError:
         raise
     except Exception as error:

@@ -85,7 +85,8 @@ def validate_kernel(array: object) -> np.ndarray:
         raise ValueError(
             f"kernel is {rows}x{cols}; the largest allowed is {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}"
         )
-    kernel = np.ascontiguousarray(values, dtype=np.float32)
+    with np.errstate(over="ignore"):  # an overflow becomes inf, reported below
+        kernel = np.ascontiguousarray(values, dtype=np.float32)
     bad = np.argwhere(~np.isfinite(kernel))
     if len(bad):
         row, col = bad[0]

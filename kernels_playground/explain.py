@@ -1,0 +1,166 @@
+"""One output value, step by step: which input values the kernel sees, and the sum written out.
+
+`step_at` picks the window under the kernel for output position (row, col), multiplies it
+element-wise with the kernel and adds up, then checks the sum against the value
+`convolve.apply_kernel` produced there: the lesson and the computation cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels_playground.arithmetic import Padding, whole
+from kernels_playground.convolve import apply_kernel, as_planes, conv_geometry, pad_planes
+from kernels_playground.kernels import validate_kernel
+
+
+@dataclass(frozen=True)
+class Window:
+    """The input area one output value sees, in input pixel coordinates.
+
+    top/left may be negative (the window starts in the padding); height/width are the
+    dilated span D*(K - 1) + 1; only every D-th row and column of it is used.
+    """
+
+    top: int
+    left: int
+    height: int
+    width: int
+    dilation: int
+
+
+@dataclass(frozen=True)
+class Step:
+    """patch: the input values under the kernel taps (padding included), kernel's shape.
+    products = patch * kernel; total = their sum; value = apply_kernel's output there.
+    text: "k*x + k*x + ... = total" in the learner's numbers.
+    """
+
+    patch: np.ndarray
+    kernel: np.ndarray
+    products: np.ndarray
+    total: float
+    value: float
+    window: Window
+    text: str
+
+
+def input_window(
+    image: object,
+    kernel: object,
+    row: int,
+    col: int,
+    stride: int = 1,
+    padding: Padding = 0,
+    edge: str = "zero",
+    dilation: int = 1,
+) -> Window:
+    """Where output (row, col) looks in the input: top-left corner and span, for drawing a box.
+
+    image: the image array, or just its (H, W) size.
+    """
+    size = _size(image)
+    weights = validate_kernel(kernel)
+    geometry = conv_geometry(size, weights.shape, stride, padding, edge, dilation)
+    rows, cols = geometry.output
+    row = _position(row, "row", rows)
+    col = _position(col, "column", cols)
+    top, _, left, _ = geometry.pad
+    kh, kw = weights.shape
+    d = geometry.dilation
+    return Window(
+        top=row * geometry.stride - top,
+        left=col * geometry.stride - left,
+        height=d * (kh - 1) + 1,
+        width=d * (kw - 1) + 1,
+        dilation=d,
+    )
+
+
+def step_at(
+    image: object,
+    kernel: object,
+    row: int,
+    col: int,
+    stride: int = 1,
+    padding: Padding = 0,
+    edge: str = "zero",
+    dilation: int = 1,
+    mode: str = "luminance",
+    channel: int | None = None,
+    flip: bool = False,
+) -> Step:
+    """The computation of feature-map value (row, col), with the same options as apply_kernel.
+
+    mode="per_channel" explains one channel: `channel` (default 0); luminance ignores it.
+    flip=True shows the flipped kernel, which is what a true convolution multiplies.
+    """
+    weights = validate_kernel(kernel)
+    if flip:
+        weights = np.ascontiguousarray(weights[::-1, ::-1])
+    planes = as_planes(image, mode)
+    index = 0
+    if mode == "per_channel":
+        index = whole(0 if channel is None else channel, "channel", 0)
+        if index >= planes.shape[2]:
+            raise ValueError(f"channel must be between 0 and {planes.shape[2] - 1}, got {index}")
+    window = input_window(planes.shape[:2], weights, row, col, stride, padding, edge, dilation)
+    geometry = conv_geometry(planes.shape[:2], weights.shape, stride, padding, edge, dilation)
+    padded = np.array(pad_planes(planes[:, :, index : index + 1], geometry, edge))[:, :, 0]
+    top = window.top + geometry.pad[0]
+    left = window.left + geometry.pad[2]
+    d = window.dilation
+    patch = padded[top : top + window.height : d, left : left + window.width : d]
+    products = patch.astype(np.float64) * weights.astype(np.float64)
+    total = float(products.sum())
+    feature_map = apply_kernel(image, weights, stride, padding, edge, dilation, mode)
+    value = feature_map[row, col] if mode == "luminance" else feature_map[row, col, index]
+    return Step(
+        patch=patch,
+        kernel=weights,
+        products=products,
+        total=total,
+        value=float(value),
+        window=window,
+        text=_sum_text(weights, patch, total),
+    )
+
+
+def _size(image: object) -> tuple[int, int]:
+    if isinstance(image, tuple) and len(image) == 2:
+        return whole(image[0], "image height", 1), whole(image[1], "image width", 1)
+    shape = np.shape(image)
+    if len(shape) not in (2, 3):
+        raise ValueError(f"image must be (H, W) or (H, W, C), got shape {shape}")
+    return shape[0], shape[1]
+
+
+def _position(value: int, name: str, count: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a whole number between 0 and {count - 1}, got {value!r}")
+    if not 0 <= value < count:
+        raise ValueError(f"{name} must be between 0 and {count - 1}, got {value}")
+    return int(value)
+
+
+def _number(value: float) -> str:
+    """12 for 12.0, 139.906 for 139.90599..., -0.1111 for -1/9: short but honest."""
+    rounded = round(float(value), 4)
+    if rounded == int(rounded):
+        return str(int(rounded))
+    return f"{rounded:.4f}".rstrip("0")
+
+
+def _sum_text(kernel: np.ndarray, patch: np.ndarray, total: float) -> str:
+    terms = []
+    for k, x in zip(kernel.ravel(), patch.ravel(), strict=True):
+        weight = _number(k)
+        if weight.startswith("-"):
+            weight = f"({weight})"
+        pixel = _number(x)
+        if pixel.startswith("-"):
+            pixel = f"({pixel})"
+        terms.append(f"{weight}*{pixel}")
+    return " + ".join(terms) + f" = {_number(total)}"

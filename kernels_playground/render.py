@@ -1,0 +1,108 @@
+"""Turn a feature map (any float range) into pixels a person can read, and say how.
+
+A feature map is not an image: a Sobel on a uint8 photo gives values in about -1020..1020.
+Rescaling is unavoidable, so `Rendered.note` says exactly what was done:
+
+- signed maps (some value < 0): a diverging blue-white-red map scaled by
+  s = max(|min|, |max|), so 0 is always white, -s pure blue (0, 0, 255) and +s pure red
+  (255, 0, 0); the sign of a response stays visible.
+- non-negative maps: grey from 0 (black) to the maximum (white). It starts at 0, not at
+  the minimum, so a blur of a bright image stays bright rather than being stretched.
+- per-channel maps (H, W, C>1): non-negative ones are shown as colour (RGB channels,
+  a 4th channel dropped), each channel on the same 0..max scale; signed ones as |value|.
+Constant maps never divide by zero: all-zero is black.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """image: (H, W, 3) uint8; low/high: the value range of the map; signed: min < 0."""
+
+    image: np.ndarray
+    low: float
+    high: float
+    signed: bool
+    note: str
+
+
+def render_feature_map(feature_map: np.ndarray) -> Rendered:
+    """Colour an (H, W) or (H, W, C) feature map as described in the module docstring."""
+    values = np.asarray(feature_map, dtype=np.float32)
+    if values.ndim == 3 and values.shape[2] == 1:
+        values = values[:, :, 0]
+    if values.ndim not in (2, 3) or values.size == 0:
+        raise ValueError(f"feature map must be (H, W) or (H, W, C), got shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("feature map contains NaN or infinite values")
+    low, high = float(values.min()), float(values.max())
+    signed = low < 0
+    if values.ndim == 3:
+        return _render_channels(values, low, high, signed)
+    if signed:
+        scale = max(-low, high)
+        image = _diverging(values / scale)
+        note = (
+            f"values {low:.1f} .. {high:.1f} shown as blue (negative) .. white (0) .. "
+            f"red (positive), scaled by {scale:.1f}"
+        )
+    else:
+        image, note = _grey(values, high)
+    return Rendered(image, low, high, signed, note)
+
+
+def _grey(values: np.ndarray, high: float) -> tuple[np.ndarray, str]:
+    if high == 0:
+        return np.zeros((*values.shape[:2], 3), np.uint8), "all values are 0, shown as black"
+    level = _to_byte(values / high)
+    image = level[:, :, None].repeat(3, axis=2) if level.ndim == 2 else level
+    return image, f"values 0 .. {high:.1f} shown as black .. white (divided by {high:.1f})"
+
+
+def _diverging(t: np.ndarray) -> np.ndarray:
+    """t in [-1, 1]: -1 blue, 0 white, +1 red, linear in between."""
+    fade = _to_byte(1.0 - np.abs(t))  # how much of the other two channels remains
+    full = np.full_like(fade, 255)
+    red = np.where(t >= 0, full, fade)
+    blue = np.where(t <= 0, full, fade)
+    return np.stack([red, fade, blue], axis=-1)
+
+
+def _render_channels(values: np.ndarray, low: float, high: float, signed: bool) -> Rendered:
+    channels = values.shape[2]
+    colour = values[:, :, :3] if channels >= 3 else values[:, :, :1].repeat(3, axis=2)
+    if signed:
+        colour = np.abs(colour)
+    image, note = _grey(colour, float(colour.max()))
+    what = "RGB" if channels >= 3 else "grey"
+    prefix = f"{channels} channels shown as {what}"
+    if signed:
+        prefix += f" of |value| (values {low:.1f} .. {high:.1f}; the sign is not shown)"
+    return Rendered(image, low, high, signed, f"{prefix}; {note}")
+
+
+def _to_byte(unit: np.ndarray) -> np.ndarray:
+    """[0, 1] -> 0..255, rounded to the nearest integer."""
+    return np.rint(np.clip(unit, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def upscale_nearest(image: np.ndarray, min_side: int, max_side: int = 2048) -> np.ndarray:
+    """Repeat every pixel k times in both directions so the shorter side is >= min_side.
+
+    k is the smallest whole factor that reaches min_side, but never so big that the longer
+    side passes max_side (then k is the largest factor that fits; at least 1). Nearest
+    neighbour keeps a 4x4 pooled map as 16 crisp squares instead of a blur.
+    """
+    if min_side < 1 or max_side < 1:
+        raise ValueError(f"min_side and max_side must be >= 1, got {min_side} and {max_side}")
+    height, width = image.shape[:2]
+    factor = -(-min_side // min(height, width))
+    factor = max(1, min(factor, max_side // max(height, width)))
+    if factor == 1:
+        return image
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)

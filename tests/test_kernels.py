@@ -1,0 +1,115 @@
+"""Presets and the kernel parser: numbers, shapes and every error names the cell."""
+
+import numpy as np
+import pytest
+
+from kernels_playground.kernels import (
+    DESCRIPTIONS,
+    MAX_KERNEL_SIDE,
+    PRESETS,
+    parse_kernel,
+    validate_kernel,
+)
+
+
+def test_presets_are_float32_2d_and_described():
+    assert set(PRESETS) == set(DESCRIPTIONS)
+    for name, kernel in PRESETS.items():
+        assert kernel.dtype == np.float32 and kernel.ndim == 2, name
+        assert DESCRIPTIONS[name] and "\n" not in DESCRIPTIONS[name]
+    for name in ["box blur 3x3", "box blur 5x5", "Gaussian blur 3x3", "Gaussian blur 5x5"]:
+        assert PRESETS[name].sum() == pytest.approx(1.0, abs=1e-6), name
+    for name in ["Sobel x", "Sobel y", "Prewitt x", "Prewitt y", "outline"]:
+        assert PRESETS[name].sum() == 0, name
+    assert PRESETS["Gaussian blur 5x5"][2, 2] == pytest.approx(36 / 256)
+    np.testing.assert_array_equal(
+        PRESETS["Laplacian (4-neighbour)"], [[0, 1, 0], [1, -4, 1], [0, 1, 0]]
+    )
+    np.testing.assert_array_equal(PRESETS["outline"], [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]])
+    np.testing.assert_array_equal(
+        PRESETS["horizontal edges (chapter)"], [[1, 1, 1], [0, 0, 0], [-1, -1, -1]]
+    )
+    np.testing.assert_array_equal(PRESETS["vertical edges (chapter)"], [[1, 0, -1]] * 3)
+    # Sobel x is positive where the image gets brighter to the right (no flip).
+    ramp = np.arange(3, dtype=np.float32)[None, :].repeat(3, axis=0)
+    assert (PRESETS["Sobel x"] * ramp).sum() == 8
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1 0 -1\n2 0 -2\n1 0 -1",
+        "1, 0, -1\n2, 0, -2\n1, 0, -1\n\n",
+        "1,0,-1; 2,0,-2; 1,0,-1",
+        "[[1, 0, -1], [2, 0, -2], [1, 0, -1]]",
+        "  1\t0  \u22121\n2 0 -2\n1.0 0 -1e0",
+    ],
+)
+def test_text_forms(text):
+    np.testing.assert_array_equal(parse_kernel(text), [[1, 0, -1], [2, 0, -2], [1, 0, -1]])
+
+
+def test_fractions_and_decimals():
+    kernel = parse_kernel("1/9 1/9\n-0.5 .25")
+    assert kernel.dtype == np.float32
+    np.testing.assert_allclose(kernel, [[1 / 9, 1 / 9], [-0.5, 0.25]], rtol=1e-7)
+
+
+def test_dataframe_rows_with_blank_trailing_cells():
+    grid = [
+        ["1", 2, "-1/2", None, ""],
+        [0, "0", 0.0, "", None],
+        [None, "", None, None, None],
+        [float("nan"), None, "", "", ""],
+    ]
+    np.testing.assert_array_equal(parse_kernel(grid), [[1, 2, -0.5], [0, 0, 0]])
+
+
+def test_pandas_like_and_arrays():
+    class Frame:  # what gr.Dataframe hands over: has to_numpy
+        def to_numpy(self, dtype=None):
+            return np.array([["1", "2"], ["3", None]], dtype=object)
+
+    with pytest.raises(ValueError, match="rectangular: row 2 has 1 numbers, row 1 has 2"):
+        parse_kernel(Frame())
+    np.testing.assert_array_equal(parse_kernel(np.eye(2)), np.eye(2))
+
+
+@pytest.mark.parametrize(
+    "grid,message",
+    [
+        ("1 0 -1\n2 0 abc", "row 2, column 3: 'abc' is not a number"),
+        ("1 0 -1\n2 0", "the kernel must be rectangular: row 2 has 2 numbers, row 1 has 3"),
+        ("", "empty kernel"),
+        ("  \n , \n", "empty kernel"),
+        ([[None, ""]], "empty kernel"),
+        ([[1, None, 2]], "row 1, column 2 is empty"),
+        ("1 nan", "row 1, column 2: 'nan' is not a finite number"),
+        ("inf", "not a finite number"),
+        ("1/0", "'1/0' is not a number"),
+        ([[1, True]], "row 1, column 2: True is not a number"),
+        ("\n".join(["1 2 3"] * 17), "kernel is 17x3; the largest allowed is 15x15"),
+    ],
+)
+def test_errors_name_the_cell(grid, message):
+    with pytest.raises(ValueError) as error:
+        parse_kernel(grid)
+    assert message in str(error.value)
+
+
+def test_validate_kernel():
+    assert validate_kernel([[1, 2]]).dtype == np.float32
+    with pytest.raises(ValueError, match="2-D"):
+        validate_kernel(np.ones((3, 3, 3)))
+    with pytest.raises(
+        ValueError, match=r"row 2, column 1: 1e\+39 is not a finite number \(as float32\)"
+    ):
+        validate_kernel([[1.0], [1e39]])  # overflows float32
+    with pytest.raises(ValueError, match=f"largest allowed is {MAX_KERNEL_SIDE}x"):
+        validate_kernel(np.ones((1, 16)))
+    with pytest.raises(ValueError, match="empty kernel"):
+        validate_kernel(np.ones((0, 3)))
+    with pytest.raises(TypeError, match="grid of numbers"):
+        validate_kernel([["a"]])
+    with pytest.raises(TypeError):
+        parse_kernel(42)

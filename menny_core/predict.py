@@ -20,7 +20,7 @@ import numpy as np
 
 from kernels_playground.images import load_rgb
 from menny_core.model import MennyCNN
-from menny_core.stream import _resize_and_center_crop, normalize
+from menny_core.stream import normalize, resize_and_center_crop
 from menny_core.weights import load
 
 UNSURE_BELOW = 0.6  # a top probability under this is shown as "not sure"
@@ -42,8 +42,10 @@ class Prediction:
 def model_input(image: np.ndarray, image_size: int) -> np.ndarray:
     """A uint8 (H, W, 3) image as Menny's eval path shapes it: uint8 (S, S, 3), S = image_size
     (shortest side resized to S with mlx-data, then the centre S x S square)."""
-    buffer = dx.buffer_from_vector([{"image": np.ascontiguousarray(image, dtype=np.uint8)}])
-    return np.asarray(_resize_and_center_crop(buffer, image_size)[0]["image"])
+    # mlx-data only takes writeable, contiguous arrays (load_rgb may return a read-only view).
+    pixels = np.require(image, dtype=np.uint8, requirements=["C", "W"])
+    buffer = dx.buffer_from_vector([{"image": pixels}])
+    return np.asarray(resize_and_center_crop(buffer, image_size)[0]["image"])
 
 
 def probabilities(model: MennyCNN, image: np.ndarray, image_size: int) -> np.ndarray:

@@ -84,7 +84,7 @@ class TrainConfig:
         self.seed = whole(self.seed, "seed", 0)
         self.lr = _real(self.lr, "lr", 0.0, 1.0)
         if self.lr == 0:
-            raise ValueError("lr must be > 0, got 0")
+            raise ValueError("lr must be > 0 (and at most 1), got 0")
         self.weight_decay = _real(self.weight_decay, "weight_decay", 0.0, 1.0)
         self.dropout = _real(self.dropout, "dropout", 0.0, 1.0, high_open=True)
         self.val_fraction = _real(self.val_fraction, "val_fraction", 0.0, 1.0, high_open=True)

@@ -1,0 +1,107 @@
+"""MennyCNN: shapes for both variants, parameter counts by formula, logits, the 2x2 pool."""
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+import pytest
+
+from menny_core.model import (
+    VARIANTS,
+    MennyCNN,
+    max_pool_2x2,
+    min_input_size,
+    num_parameters,
+)
+
+
+def _expected_parameters(variant: str, num_classes: int) -> int:
+    """Count by hand: a 3x3 conv has 9*C_in*C_out weights + C_out biases, BatchNorm a
+    scale and a shift per channel, the linear layer C*K weights + K biases."""
+    widths, batch_norm = VARIANTS[variant]
+    total, c_in = 0, 3
+    for c_out in widths:
+        total += 9 * c_in * c_out + c_out + (2 * c_out if batch_norm else 0)
+        c_in = c_out
+    return total + c_in * num_classes + num_classes
+
+
+@pytest.mark.parametrize("variant", ["simple", "complex"])
+@pytest.mark.parametrize("size", [32, 37, 64, 96])
+def test_logits_shape_for_any_size_above_the_minimum(variant, size):
+    model = MennyCNN(4, variant)
+    model.eval()
+    out = model(mx.random.normal((2, size, size + 3, 3)))
+    assert out.shape == (2, 4)
+    assert out.dtype == mx.float32
+
+
+@pytest.mark.parametrize("variant", ["simple", "complex"])
+def test_parameter_count_matches_the_formula_and_stays_small(variant):
+    model = MennyCNN(4, variant)
+    assert num_parameters(model) == _expected_parameters(variant, 4)
+    assert num_parameters(model) < 1_000_000
+
+
+def test_the_minimum_size_is_one_pixel_after_the_last_pool():
+    assert min_input_size("simple") == 8
+    assert min_input_size("complex") == 32
+    model = MennyCNN(3, "simple")
+    model.eval()
+    assert model(mx.zeros((1, 8, 8, 3))).shape == (1, 3)
+    with pytest.raises(ValueError, match="at least 8x8 pixels, got 7x9"):
+        model(mx.zeros((1, 7, 9, 3)))
+    with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
+        model(mx.zeros((1, 3, 32, 32)))  # channels-first by mistake
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="variant must be one of simple, complex"):
+        MennyCNN(4, "huge")
+    with pytest.raises(ValueError, match="num_classes must be >= 2, got 1"):
+        MennyCNN(1)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.0"):
+        MennyCNN(4, dropout=1.0)
+
+
+def test_output_is_logits_not_probabilities():
+    """With a zero classifier weight the output IS the bias: a softmax inside would turn
+    (5, -3, 0) into probabilities summing to 1."""
+    model = MennyCNN(3, "simple")
+    model.eval()
+    model.classifier.weight = mx.zeros_like(model.classifier.weight)
+    model.classifier.bias = mx.array([5.0, -3.0, 0.0])
+    out = np.array(model(mx.random.normal((2, 32, 32, 3))))
+    np.testing.assert_allclose(out, [[5.0, -3.0, 0.0]] * 2)
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 8, 3), (1, 9, 7, 5)])
+def test_reshape_max_pool_equals_mlx_maxpool2d_forward_and_backward(shape):
+    x = mx.random.normal(shape)
+    reference = nn.MaxPool2d(kernel_size=2, stride=2)
+    np.testing.assert_array_equal(np.array(max_pool_2x2(x)), np.array(reference(x)))
+    weights = mx.random.normal(max_pool_2x2(x).shape)
+    ours = mx.grad(lambda v: (max_pool_2x2(v) * weights).sum())(x)
+    theirs = mx.grad(lambda v: (reference(v) * weights).sum())(x)
+    np.testing.assert_allclose(np.array(ours), np.array(theirs))
+
+
+@pytest.mark.parametrize("variant", ["simple", "complex"])
+def test_feature_maps_lead_to_the_logits(variant):
+    model = MennyCNN(4, variant)
+    model.eval()
+    x = mx.random.normal((1, 64, 64, 3))
+    maps = model.feature_maps(x)
+    blocks = len(VARIANTS[variant][0])
+    stages = 4 if VARIANTS[variant][1] else 3
+    assert len(maps) == blocks * stages
+    assert maps[0][0] == "block 1 conv" and maps[-1][0] == f"block {blocks} pool"
+    assert maps[0][1].shape == (1, 64, 64, 16)
+    assert maps[-1][1].shape == (1, 64 >> blocks, 64 >> blocks, VARIANTS[variant][0][-1])
+    assert [name for name, _ in model.conv_layers()] == [
+        f"block {i} conv" for i in range(1, blocks + 1)
+    ]
+    # Global average pooling of the last map, then the linear layer, is the model's output.
+    pooled = maps[-1][1].mean(axis=(1, 2))
+    np.testing.assert_allclose(
+        np.array(model.classifier(pooled)), np.array(model(x)), rtol=1e-5, atol=1e-5
+    )

@@ -71,8 +71,6 @@ def saliency(
         )
     grad = np.array(input_gradient(model, x, class_index)[0], dtype=np.float32)
     heat = np.abs(grad).max(axis=-1)
-    peak = float(heat.max())
-    heat = heat / peak if peak > 0 else np.zeros_like(heat)
     height, width = image.shape[:2]
     side = min(height, width)
     square = Image.fromarray(heat.astype(np.float32), mode="F").resize(
@@ -80,7 +78,9 @@ def saliency(
     )
     full = np.zeros((height, width), dtype=np.float32)
     top, left = (height - side) // 2, (width - side) // 2
-    full[top : top + side, left : left + side] = np.clip(np.asarray(square), 0.0, 1.0)
+    square = np.clip(np.asarray(square), 0.0, None)
+    # Interpolation softens a one-pixel peak: scale again so the hottest pixel is 1.
+    full[top : top + side, left : left + side] = square / square.max() if square.max() else 0
     return full
 
 

@@ -1,0 +1,89 @@
+"""What Menny sees: feature maps, saliency checked against finite differences, overlays."""
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+from menny_core.insight import (
+    _input,
+    feature_maps,
+    heat_colours,
+    input_gradient,
+    overlay,
+    saliency,
+)
+from menny_core.model import MennyCNN
+
+
+@pytest.fixture(scope="module")
+def model():
+    mx.random.seed(3)
+    net = MennyCNN(3, "simple")
+    net.eval()
+    return net
+
+
+def picture(height, width, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3)).astype(np.uint8)
+
+
+def test_input_gradient_matches_central_finite_differences(model):
+    """d logit / d pixel by mx.grad against (f(x + h) - f(x - h)) / 2h at 12 pixels.
+    ReLU and max-pool are piecewise linear, so with a small h the difference quotient is
+    exact up to float32 rounding unless a kink lies within h (rare; tolerance covers it)."""
+    x = mx.random.normal((1, 16, 16, 3))
+    grad = np.array(input_gradient(model, x, class_index=1))
+    rng = np.random.default_rng(0)
+    h = 1e-2
+    for _ in range(12):
+        i, j, c = rng.integers(0, 16), rng.integers(0, 16), rng.integers(0, 3)
+        bump = np.zeros(x.shape, dtype=np.float32)
+        bump[0, i, j, c] = h
+        up = model(x + mx.array(bump))[0, 1].item()
+        down = model(x - mx.array(bump))[0, 1].item()
+        assert (up - down) / (2 * h) == pytest.approx(grad[0, i, j, c], rel=0.02, abs=2e-4)
+
+
+def test_saliency_is_a_unit_map_of_the_image_size(model):
+    image = picture(30, 50)
+    heat = saliency(model, image, image_size=16)
+    assert heat.shape == (30, 50) and heat.dtype == np.float32
+    assert heat.min() >= 0.0 and heat.max() == pytest.approx(1.0)
+    # The network saw the central 30x30 square: the sides it never saw have no heat.
+    assert heat[:, :10].max() == 0.0 and heat[:, 40:].max() == 0.0
+    assert heat[:, 10:40].max() > 0.5
+
+
+def test_saliency_is_the_normalised_gradient_of_the_chosen_class(model):
+    image = picture(16, 16, seed=1)  # already the network's size: no resizing in between
+    grad = np.abs(np.array(input_gradient(model, _input(image, 16), 2))[0]).max(axis=-1)
+    np.testing.assert_allclose(
+        saliency(model, image, class_index=2, image_size=16), grad / grad.max(), atol=1e-6
+    )
+    with pytest.raises(ValueError, match="class_index must be from 0 to 2, got 3"):
+        saliency(model, image, class_index=3, image_size=16)
+
+
+def test_feature_maps_of_an_image(model):
+    maps = feature_maps(model, picture(40, 60), image_size=32)
+    names = [name for name, _ in maps]
+    assert names[:3] == ["block 1 conv", "block 1 relu", "block 1 pool"]
+    shapes = dict((name, m.shape) for name, m in maps)
+    assert shapes["block 1 conv"] == (32, 32, 16)
+    assert shapes["block 3 pool"] == (4, 4, 64)
+    relu = dict(maps)["block 2 relu"]
+    assert relu.dtype == np.float32 and relu.min() >= 0.0
+
+
+def test_overlay_leaves_cold_pixels_alone_and_paints_hot_ones():
+    image = picture(4, 5)
+    heat = np.zeros((4, 5), dtype=np.float32)
+    heat[1, 2] = 1.0
+    out = overlay(image, heat, strength=1.0)
+    expected = image.copy()
+    expected[1, 2] = [255, 255, 255]  # the top of the "hot" map is white
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(heat_colours(np.array([[0.0, 1 / 3, 2 / 3]])),
+                                  [[[0, 0, 0], [255, 0, 0], [255, 255, 0]]])  # fmt: skip
+    with pytest.raises(ValueError, match="overlay needs an"):
+        overlay(image, heat[:3])

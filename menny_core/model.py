@@ -24,6 +24,7 @@ Why these choices (measured on a 2-core Linux CPU, mlx 0.32, bench/train_speed.p
 - The max-pool is a reshape + max instead of nn.MaxPool2d: for non-overlapping 2x2
   windows they compute the same thing (tests check it), and the reshape's gradient is
   a cheaper scatter than MaxPool2d's strided-window one.
+- The ReLU runs after the pool (the same result, a quarter of the work: see ConvBlock).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def max_pool_2x2(x: mx.array) -> mx.array:
     axis into (size/2, 2) puts the four values of a window on two axes of their own.
     """
     n, h, w, c = x.shape
-    x = x[:, : h - h % 2, : w - w % 2, :]
+    if h % 2 or w % 2:
+        x = x[:, : h - h % 2, : w - w % 2, :]
     return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
@@ -86,7 +88,11 @@ class ConvBlock(nn.Module):
         x = self.conv(x)
         if "norm" in self:
             x = self.norm(x)
-        return max_pool_2x2(nn.relu(x))
+        # pool(relu(x)) == relu(pool(x)): ReLU never changes which of four values is largest
+        # (it is monotonic), so the ReLU runs after the pool, on a quarter of the values:
+        # the same numbers for less work, forward and backward. `stages` shows the
+        # textbook order.
+        return nn.relu(max_pool_2x2(x))
 
 
 class MennyCNN(nn.Module):

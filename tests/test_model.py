@@ -7,6 +7,7 @@ import pytest
 
 from menny_core.model import (
     VARIANTS,
+    ConvBlock,
     MennyCNN,
     max_pool_2x2,
     min_input_size,
@@ -105,3 +106,21 @@ def test_feature_maps_lead_to_the_logits(variant):
     np.testing.assert_allclose(
         np.array(model.classifier(pooled)), np.array(model(x)), rtol=1e-5, atol=1e-5
     )
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_block_pools_before_relu_with_the_textbook_result(batch_norm):
+    """The block computes relu(pool(x)) for speed; it must equal pool(relu(x)), forward
+    and backward."""
+    block = ConvBlock(3, 8, batch_norm)
+    block.eval()
+    x = mx.random.normal((2, 10, 10, 3))
+
+    def textbook(v):
+        return block.stages(v)[-1][1]
+
+    np.testing.assert_array_equal(np.array(block(x)), np.array(textbook(x)))
+    weights = mx.random.normal((2, 5, 5, 8))
+    ours = mx.grad(lambda v: (block(v) * weights).sum())(x)
+    theirs = mx.grad(lambda v: (textbook(v) * weights).sum())(x)
+    np.testing.assert_allclose(np.array(ours), np.array(theirs), rtol=1e-5, atol=1e-6)

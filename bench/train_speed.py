@@ -1,0 +1,222 @@
+"""Menny's speed on MLX against a PyTorch CPU replica of the same network, in one run.
+
+    python bench/train_speed.py [--variant simple] [--image-size 64] [--batch-size 32] [--ops]
+
+Both sides train the same architecture (conv 3x3 -> [BatchNorm] -> ReLU -> max-pool 2x2
+blocks, global average pool, dropout, linear) on the same random batch with AdamW, and
+classify one image at a time. PyTorch runs channels-last (NHWC, as MLX does) or NCHW,
+whichever is faster here: the peer at its best. --ops adds a per-layer table (forward and
+backward of each conv, the pool+ReLU) to show where the time goes.
+
+Prints a table, then ONE JSON line: {"mlx_train_img_s", "torch_train_img_s", "train_ratio",
+"mlx_infer_ms", "torch_infer_ms", "infer_ratio"}; a ratio > 1 means MLX is faster.
+Needs torch (`pip install torch`, CPU wheel).
+"""
+
+from __future__ import annotations
+
+import kernels_playground  # noqa: F401, I001  (first: MLX gets a fast BLAS before it loads)
+
+import argparse
+import json
+import statistics
+import time
+
+import mlx.core as mx
+import mlx.optimizers as optim
+import numpy as np
+import torch
+
+from kernels_playground import fast_blas
+from menny_core.model import IMAGE_SIZE, VARIANTS, MennyCNN, max_pool_2x2
+from menny_core.train import make_step
+
+NUM_CLASSES = 4
+
+
+def timed(run, repeats: int) -> float:
+    """Median seconds of `repeats` calls, after two warm-up calls (compilation, caches)."""
+    run(), run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# -- MLX ---------------------------------------------------------------------------
+
+
+def mlx_train_seconds(variant: str, size: int, batch: int, repeats: int) -> float:
+    mx.random.seed(0)
+    model = MennyCNN(NUM_CLASSES, variant)
+    model.train()
+    optimizer = optim.AdamW(learning_rate=1e-3, weight_decay=1e-4)
+    step = make_step(model, optimizer)  # exactly what menny_core.train uses
+    images = mx.random.normal((batch, size, size, 3))
+    labels = mx.random.randint(0, NUM_CLASSES, (batch,))
+
+    def run():
+        loss, _ = step(images, labels)
+        mx.eval(loss, model.state, optimizer.state)
+
+    return timed(run, repeats)
+
+
+def mlx_infer_seconds(variant: str, size: int, repeats: int) -> float:
+    model = MennyCNN(NUM_CLASSES, variant)
+    model.eval()
+    image = mx.random.normal((1, size, size, 3))
+    return timed(lambda: mx.eval(mx.softmax(model(image), axis=-1)), repeats)
+
+
+# -- PyTorch replica ---------------------------------------------------------------
+
+
+def torch_model(variant: str) -> torch.nn.Module:
+    widths, batch_norm = VARIANTS[variant]
+    layers, c_in = [], 3
+    for c_out in widths:
+        layers.append(torch.nn.Conv2d(c_in, c_out, 3, padding=1))
+        if batch_norm:
+            layers.append(torch.nn.BatchNorm2d(c_out))
+        layers += [torch.nn.ReLU(), torch.nn.MaxPool2d(2)]
+        c_in = c_out
+    layers += [
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Dropout(0.25),
+        torch.nn.Linear(c_in, NUM_CLASSES),
+    ]
+    return torch.nn.Sequential(*layers)
+
+
+def torch_train_seconds(variant, size, batch, repeats, channels_last: bool) -> float:
+    torch.manual_seed(0)
+    model = torch_model(variant)
+    images = torch.randn(batch, 3, size, size)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    labels = torch.randint(0, NUM_CLASSES, (batch,))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    model.train()
+
+    def run():
+        optimizer.zero_grad()
+        loss_fn(model(images), labels).backward()
+        optimizer.step()
+
+    return timed(run, repeats)
+
+
+def torch_infer_seconds(variant, size, repeats, channels_last: bool) -> float:
+    model = torch_model(variant).eval()
+    image = torch.randn(1, 3, size, size)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        image = image.contiguous(memory_format=torch.channels_last)
+
+    def run():
+        with torch.no_grad():
+            torch.softmax(model(image), dim=-1)
+
+    return timed(run, repeats)
+
+
+# -- per-layer breakdown -------------------------------------------------------------
+
+
+def per_op_table(variant: str, size: int, batch: int, repeats: int) -> list[str]:
+    """Forward and forward+backward of each conv layer and of ReLU + pool, both libraries,
+    at the shapes the network really has (milliseconds, batch `batch`)."""
+    widths, _ = VARIANTS[variant]
+    rows = [f"{'layer':<26}{'MLX fwd':>9}{'MLX f+b':>9}{'torch fwd':>11}{'torch f+b':>11}"]
+    c_in, side = 3, size
+    for index, c_out in enumerate(widths, start=1):
+        x = mx.random.normal((batch, side, side, c_in))
+        w = mx.random.normal((c_out, 3, 3, c_in)) * 0.1
+        # The first layer needs no gradient for its input (the images): only for weights.
+        argnums = (1,) if index == 1 else (0, 1)
+        conv_grad = mx.grad(lambda x, w: mx.conv2d(x, w, padding=1).sum(), argnums=argnums)
+        tx = torch.randn(batch, c_in, side, side).contiguous(memory_format=torch.channels_last)
+        tx.requires_grad_(index > 1)
+        tw = (torch.randn(c_out, c_in, 3, 3) * 0.1).requires_grad_()
+
+        def torch_both(tx=tx, tw=tw):
+            torch.nn.functional.conv2d(tx, tw, padding=1).sum().backward()
+
+        y = mx.random.normal((batch, side, side, c_out))
+        pool_grad = mx.grad(lambda y: max_pool_2x2(mx.maximum(y, 0)).sum())
+        ty = torch.randn(batch, c_out, side, side).contiguous(memory_format=torch.channels_last)
+        ty.requires_grad_()
+
+        def torch_pool(ty=ty):
+            torch.nn.functional.max_pool2d(torch.relu(ty), 2).sum().backward()
+
+        ms = [
+            1000 * timed(lambda x=x, w=w: mx.eval(mx.conv2d(x, w, padding=1)), repeats),
+            1000 * timed(lambda x=x, w=w, g=conv_grad: mx.eval(g(x, w)), repeats),
+            1000 * timed(lambda tx=tx, tw=tw: torch.nn.functional.conv2d(tx, tw, padding=1),
+                         repeats),  # fmt: skip
+            1000 * timed(torch_both, repeats),
+        ]
+        name = f"conv {c_in}->{c_out} @ {side}x{side}"
+        rows.append(f"{name:<26}{ms[0]:>9.1f}{ms[1]:>9.1f}{ms[2]:>11.1f}{ms[3]:>11.1f}")
+        pool = [
+            1000 * timed(lambda y=y: mx.eval(max_pool_2x2(mx.maximum(y, 0))), repeats),
+            1000 * timed(lambda y=y, g=pool_grad: mx.eval(g(y)), repeats),
+            1000 * timed(lambda ty=ty: torch.nn.functional.max_pool2d(torch.relu(ty), 2),
+                         repeats),  # fmt: skip
+            1000 * timed(torch_pool, repeats),
+        ]
+        name = f"relu + pool {c_out} @ {side}x{side}"
+        rows.append(f"{name:<26}{pool[0]:>9.1f}{pool[1]:>9.1f}{pool[2]:>11.1f}{pool[3]:>11.1f}")
+        c_in, side = c_out, side // 2
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", choices=list(VARIANTS), default="simple")
+    parser.add_argument("--image-size", type=int, default=IMAGE_SIZE)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--ops", action="store_true", help="also time each layer")
+    args = parser.parse_args()
+    v, s, b, n = args.variant, args.image_size, args.batch_size, args.repeats
+
+    mlx_train = mlx_train_seconds(v, s, b, n)
+    mlx_infer = mlx_infer_seconds(v, s, 5 * n)
+    torch_train = {cl: torch_train_seconds(v, s, b, n, cl) for cl in (True, False)}
+    torch_infer = {cl: torch_infer_seconds(v, s, 5 * n, cl) for cl in (True, False)}
+    best_train = min(torch_train, key=torch_train.get)
+    best_infer = min(torch_infer, key=torch_infer.get)
+
+    layout = {True: "channels-last", False: "NCHW"}
+    print(f"Menny {v}, {s}x{s} images, batch {b}; MLX {mx.__version__} on {fast_blas.status};")
+    print(f"torch {torch.__version__} with {torch.get_num_threads()} threads (median of {n})")
+    print(f"{'':<28}{'train step':>12}{'img/s':>9}{'1-image inference':>20}")
+    print(f"{'MLX (compiled step)':<28}{mlx_train * 1000:>9.1f} ms{b / mlx_train:>9.0f}"
+          f"{mlx_infer * 1000:>17.2f} ms")  # fmt: skip
+    for cl in (True, False):
+        print(f"{'torch ' + layout[cl]:<28}{torch_train[cl] * 1000:>9.1f} ms"
+              f"{b / torch_train[cl]:>9.0f}{torch_infer[cl] * 1000:>17.2f} ms")  # fmt: skip
+    if args.ops:
+        print()
+        print("\n".join(per_op_table(v, s, b, max(3, n // 4))))
+    result = {
+        "mlx_train_img_s": round(b / mlx_train, 1),
+        "torch_train_img_s": round(b / torch_train[best_train], 1),
+        "train_ratio": round(torch_train[best_train] / mlx_train, 3),
+        "mlx_infer_ms": round(mlx_infer * 1000, 3),
+        "torch_infer_ms": round(torch_infer[best_infer] * 1000, 3),
+        "infer_ratio": round(torch_infer[best_infer] / mlx_infer, 3),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,19 +1,931 @@
-"""Menny: learn CNNs hands-on. Start with `python demo.py` (see README.md).
+"""Menny: learn convolutional neural networks by turning the knobs. Start with `python demo.py`.
 
-The full multi-tab app is being built; this entry point already starts a server.
+The Gradio app only: the layout is declared once in `build_app`, and every handler is a
+plain function that turns widget values into a call to a core module (`kernels_playground`,
+`menny_core`) and the core's result back into widget values. Computation lives in the cores,
+where it is tested; errors from the cores reach the learner as their own sentence (gr.Error).
+
+    python demo.py [--host H] [--port P] [--share] [--auth USER:PASS] [--no-train]
+                   [--weights FILE] [--workdir DIR]
 """
 
-import kernels_playground  # noqa: F401  (first: gives MLX a fast BLAS, see fast_blas.py)
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import io
+import queue
+import shutil
+import sys
+import threading
+import time
+from contextlib import redirect_stdout
+from fractions import Fraction
+from pathlib import Path
+
 import gradio as gr
+import numpy as np
+import pandas as pd
 
-from kernels_playground.arithmetic import conv_output_formula
+# mlx.core is only ever reached through these packages, whose __init__ gives MLX a fast BLAS.
+from kernels_playground import arithmetic
+from kernels_playground.convolve import apply_kernel, pool, relu
+from kernels_playground.explain import step_at
+from kernels_playground.images import ImageError, fit_within, load_rgb
+from kernels_playground.kernels import DESCRIPTIONS, PRESETS, parse_kernel
+from kernels_playground.render import render_feature_map
+from kernels_playground.shapes import LayerRow, describe_stack
+from menny_core.sessions import TrainingRefused, TrainingRuns
+
+ROOT = Path(__file__).resolve().parent
+ASSETS = ROOT / "demo_assets"
+PORTRAITS = ROOT / "portraits"
+SHIPPED_WEIGHTS = ROOT / "weights" / "menny.safetensors"
+PLAYGROUND_SIDE = 512  # larger uploads are shrunk so every knob answers at once
+MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding them
+MAX_UPLOAD = "50mb"
+EDGES = {"zero": "zero", "valid (crop)": "valid", "replicate": "replicate", "reflect": "reflect"}
+POOLS = ("none", "max", "avg")
+LAYER_COLUMNS = ["kind", "kernel", "stride", "padding", "dilation", "out_channels"]
+DEFAULT_LAYERS = [
+    ["conv", 3, 1, 1, 1, 16],
+    ["maxpool", 2, 2, 0, 1, 16],
+    ["conv", 3, 1, 1, 1, 32],
+    ["maxpool", 2, 2, 0, 1, 32],
+]
+CSS = ".pixelated img { image-rendering: pixelated; }"
 
 
-def build_app() -> gr.Blocks:
-    with gr.Blocks(title="Menny") as app:
-        gr.Markdown("# Menny\nConvolution arithmetic: " + conv_output_formula(256, 3, padding=1))
+# -- errors for people -------------------------------------------------------
+
+
+def people_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions whose message is written for the learner (the cores' contract)."""
+    return (ValueError, TypeError, ImageError, TrainingRefused)
+
+
+def for_people(handler):
+    """Turn a core's error into a gr.Error carrying its sentence; the app stays up."""
+
+    @functools.wraps(handler)
+    def wrapped(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except people_errors() as error:
+            raise gr.Error(str(error), print_exception=False) from None
+
+    return wrapped
+
+
+def file_path(upload) -> str | None:
+    """The server path of an upload. File events run with preprocess=False so a bad file
+    reaches `load_rgb` (and its sentence) instead of failing inside Gradio's PIL call; the
+    raw value is then a FileData dict, while direct callers (tests, bench) pass a path."""
+    if isinstance(upload, dict):
+        return upload.get("path")
+    return None if upload is None else str(getattr(upload, "path", upload))
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str, mtime: float) -> tuple[np.ndarray, str]:
+    image = load_rgb(path, max_pixels=MAX_PIXELS)
+    height, width = image.shape[:2]
+    small = fit_within(image, PLAYGROUND_SIDE)
+    note = ""
+    if small.shape[:2] != (height, width):
+        note = (
+            f"Your {width}x{height} image was shrunk to {small.shape[1]}x{small.shape[0]} "
+            f"(longest side {PLAYGROUND_SIDE}) so the playground answers at once."
+        )
+    return small, note
+
+
+def load_image(path: str | None) -> tuple[np.ndarray, str]:
+    """The picked or uploaded image as uint8 RGB (H, W, 3), and a downscale note."""
+    path = file_path(path)
+    if not path:
+        raise ValueError("pick or upload an image first")
+    return _load(str(path), Path(path).stat().st_mtime)
+
+
+# -- 1. kernel playground ----------------------------------------------------
+
+
+def preset_kernel(preset: str) -> tuple[str, str]:
+    """A preset's grid as editable text (one row per line) and what it does."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+
+    def cell(value: float) -> str:  # 1/9 reads better than 0.111111
+        exact = Fraction(float(value)).limit_denominator(256)
+        return str(exact) if abs(float(exact) - value) < 1e-6 else f"{value:g}"
+
+    rows = ["  ".join(cell(value) for value in row) for row in PRESETS[preset].tolist()]
+    return "\n".join(rows), DESCRIPTIONS.get(preset, "")
+
+
+def _table(matrix: np.ndarray, digits: int = 3) -> str:
+    """A 2-D array as a markdown table (no header row of its own)."""
+    cols = matrix.shape[1]
+    lines = ["|" + " |" * cols, "|" + "---|" * cols]
+    lines += ["| " + " | ".join(f"{v:.{digits}g}" for v in row) + " |" for row in matrix]
+    return "\n".join(lines)
+
+
+def _arithmetic_text(shape, kernel_hw, stride, padding, dilation, pool_args) -> str:
+    (height, width), (k_h, k_w) = shape, kernel_hw
+    lines = [
+        "**Convolution output size** (I - K + 2P) / S + 1, with your numbers:",
+        f"- height: `{arithmetic.conv_output_formula(height, k_h, stride, padding, dilation)}`",
+        f"- width: `{arithmetic.conv_output_formula(width, k_w, stride, padding, dilation)}`",
+    ]
+    if pool_args:
+        (out_h, out_w), window, pool_stride = pool_args
+        lines += [
+            f"\n**{window}x{window} pooling, stride {pool_stride}:**",
+            f"- height: `{arithmetic.pool_output_formula(out_h, window, pool_stride)}`",
+            f"- width: `{arithmetic.pool_output_formula(out_w, window, pool_stride)}`",
+        ]
+    return "\n".join(lines)
+
+
+@for_people
+def playground(
+    image_path,
+    grid,
+    stride,
+    padding,
+    edge,
+    dilation,
+    use_relu,
+    flip,
+    colour,
+    pool_kind,
+    pool_window,
+    pool_stride,
+    step_row,
+    step_col,
+):
+    """Convolve, (ReLU), pool, render; write the arithmetic, one step, and the Learn text.
+
+    Returns: input image, feature map (colour map), its value-range note, pooled map,
+    the size arithmetic (markdown), the step-by-step (markdown), the Learn text.
+    """
+    image, note = load_image(image_path)
+    kernel = parse_kernel(grid)
+    stride, dilation = (
+        arithmetic.whole(stride, "stride", 1),
+        arithmetic.whole(dilation, "dilation", 1),
+    )
+    padding = arithmetic.whole(padding, "padding", 0)
+    edge = EDGES.get(edge, edge)
+    pad = 0 if edge == "valid" else padding
+    mode = "luminance" if colour == "luminance" else "per_channel"
+    options = dict(stride=stride, padding=pad, edge=edge, dilation=dilation, mode=mode, flip=flip)
+    feature = apply_kernel(image, kernel, **options)
+    if use_relu:
+        feature = relu(feature)
+    shown = render_feature_map(feature)
+    pooled_image, pool_args = None, None
+    if pool_kind != "none":
+        window = arithmetic.whole(pool_window, "pool window", 1)
+        p_stride = arithmetic.whole(pool_stride, "pool stride", 1)
+        pooled = pool(feature, pool_kind, window, p_stride)
+        pooled_image = render_feature_map(pooled).image
+        pool_args = (feature.shape[:2], window, p_stride)
+    sums = _arithmetic_text(image.shape[:2], kernel.shape, stride, pad, dilation, pool_args)
+    step = step_at(image, kernel, int(step_row), int(step_col), **options)
+    step_md = (
+        f"**Output ({int(step_row)}, {int(step_col)})**: the patch under the kernel, times the "
+        f"kernel, summed.\n\nPatch:\n\n{_table(step.patch)}\n\nKernel"
+        f"{' (flipped: true convolution)' if flip else ''}:\n\n{_table(step.kernel)}\n\n"
+        f"Products:\n\n{_table(step.products)}\n\n{step.text}\n\n"
+        f"Sum = **{step.total:.4g}**, the feature map holds **{step.value:.4g}** there"
+        f"{' before ReLU' if use_relu else ''}."
+    )
+    learn = _playground_learn(
+        image.shape[:2], feature.shape[:2], kernel.shape[0], stride, pad, dilation, flip, pool_args
+    )
+    return image, shown.image, (note + " " + shown.note).strip(), pooled_image, sums, step_md, learn
+
+
+def _playground_learn(in_hw, out_hw, k, stride, pad, dilation, flip, pool_args) -> str:
+    span = dilation * (k - 1) + 1
+    text = [
+        f"A {k}x{k} kernel slides over the {in_hw[0]}x{in_hw[1]} image {stride} pixel(s) at a "
+        f"time. Padding adds {pad} pixel(s) on each side, so it fits "
+        f"({in_hw[0]} + 2*{pad} - {span}) / {stride} + 1 times down: "
+        f"the feature map is {out_hw[0]}x{out_hw[1]}.",
+        f"Dilation {dilation} spreads the taps {dilation} pixel(s) apart: the kernel covers "
+        f"{span}x{span} pixels with only {k * k} weights.",
+        "Deep-learning 'convolution' layers compute a cross-correlation: the kernel is not "
+        "flipped. Tick *flip* for the textbook convolution; symmetric kernels (blur) give the "
+        "same map either way, Sobel changes sign." + (" (flipped now)" if flip else ""),
+        "Signed maps: blue is negative, red positive; ReLU keeps only the red.",
+        "Pitfall: an RGBA upload has a 4th (alpha) channel; the loader composites it on black "
+        "so every image reaches the kernel as RGB floats in [0, 1].",
+    ]
+    if pool_args:
+        (h, w), window, p_stride = pool_args
+        text.append(
+            f"Pooling takes one number per {window}x{window} window every {p_stride} pixels: "
+            f"{h}x{w} becomes {arithmetic.pool_output_size(h, window, p_stride)}x"
+            f"{arithmetic.pool_output_size(w, window, p_stride)}, with no weights to learn."
+        )
+    return "\n\n".join(text)
+
+
+# -- 2. shapes ---------------------------------------------------------------
+
+
+def _rows(table) -> list[LayerRow]:
+    frame = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
+    rows = []
+    for index, values in enumerate(frame.itertuples(index=False), start=1):
+        values = list(values) + [1] * (len(LAYER_COLUMNS) - len(values))
+        if all(str(v).strip() in ("", "nan", "None") for v in values):
+            continue  # an empty row the learner added but did not fill
+        kind, *numbers = values[: len(LAYER_COLUMNS)]
+        try:
+            numbers = [int(float(str(v).strip())) for v in numbers]
+        except ValueError:
+            raise ValueError(
+                f"layer {index}: kernel, stride, padding, dilation and out_channels must be "
+                f"whole numbers, got {numbers}"
+            ) from None
+        rows.append(LayerRow(str(kind), *numbers))
+    return rows
+
+
+@for_people
+def shapes(height, width, channels, layers):
+    """Per-layer output shape, parameters, multiply-adds, receptive field; MLX-checked."""
+    size = (arithmetic.whole(height, "input height", 1), arithmetic.whole(width, "input width", 1))
+    result = describe_stack(size, channels, _rows(layers))
+    table = pd.DataFrame(
+        [
+            [
+                layer.name,
+                "x".join(map(str, layer.output)),
+                "x".join(map(str, mlx)),
+                layer.parameters,
+                layer.multiply_adds,
+                layer.receptive_field,
+                layer.formula_h,
+            ]
+            for layer, mlx in zip(result.layers, result.mlx_outputs, strict=True)
+        ],
+        columns=[
+            "layer",
+            "output HxWxC",
+            "MLX output",
+            "parameters",
+            "multiply-adds",
+            "receptive field",
+            "height arithmetic",
+        ],
+    )
+    if result.disagreements:
+        check = "**Arithmetic and MLX disagree:** " + "; ".join(result.disagreements)
+    else:
+        check = "Arithmetic and a real MLX model of this stack agree on every shape."
+    last = result.layers[-1]
+    summary = (
+        f"{check}\n\nTotal: **{result.total_parameters:,}** parameters, "
+        f"**{result.total_multiply_adds:,}** multiply-adds per image."
+    )
+    learn = (
+        f"Each conv layer has K*K*C_in*C_out weights plus C_out biases, whatever the image size; "
+        f"its multiply-adds grow with the output area. The last unit sees a "
+        f"{last.receptive_field}x{last.receptive_field} patch of the input, and neighbouring "
+        f"units are {last.jump} pixel(s) apart: pooling and stride multiply that jump. "
+        f"MLX layers take NHWC batches: a single {size[0]}x{size[1]} image must become "
+        f"(1, {size[0]}, {size[1]}, {channels}) first, the batch dimension people forget."
+    )
+    return table, summary, learn
+
+
+# -- 3. classify and 4. train: the session's model ---------------------------
+
+
+class Session:
+    """What the Classify and Train tabs share in this process: the runs and the model."""
+
+    def __init__(self, workdir: Path, weights: Path | None, allow_training: bool) -> None:
+        self.workdir = workdir
+        # Missing shipped weights are not fatal: the playground and shapes tabs still work,
+        # and Classify says to train a model first.
+        shipped = weights if weights is not None and Path(weights).is_file() else None
+        self.runs = TrainingRuns(workdir / "runs", shipped)
+        self.allow_training = allow_training
+        self._predictors: dict[Path, object] = {}
+        self.unpacked: dict[str, Path] = {}  # zip digest -> unpacked dataset root
+
+    def predictor(self):
+        """The current model (shipped, or trained here last), loaded once per weights file."""
+        from menny_core.predict import Predictor  # loaded on first use: a faster start
+
+        path = self.runs.current_weights
+        if path is None or not path.is_file():
+            raise ValueError(f"no trained weights found ({path}): train a model in the Train tab")
+        if path not in self._predictors:
+            self._predictors[path] = Predictor(path)
+        return self._predictors[path]
+
+    def classify(self, image_path):
+        """Class probabilities, an unsure note, saliency overlay, feature maps, Learn text."""
+        return _classify(self, image_path)
+
+    def preview(self, source, upload, flip_prob, rotation, crop_low, grey_prob, seed):
+        """16 images from the real training stream with these augmentation settings."""
+        return _preview(self, source, upload, flip_prob, rotation, crop_low, grey_prob, seed)
+
+    def train(self, *settings, progress=gr.Progress()):  # noqa: B008  (Gradio's idiom)
+        """Train in a worker thread, yielding the status and curves after every epoch."""
+        yield from _train(self, settings, progress)
+
+    def cancel(self) -> str:
+        if self.runs.cancel():
+            return "Cancelling: the run stops after the current batch."
+        return "Nothing to cancel: no training is running."
+
+
+def _dataset(session: Session, source: str, upload: str | None):
+    """The chosen dataset as a discovered ImageFolder (an upload is unpacked once, in workdir)."""
+    from menny_core.archive import extract_dataset_zip
+    from menny_core.dataset import discover
+
+    upload = file_path(upload)
+    if source == "bundled portraits":
+        root = PORTRAITS
+    elif not upload:
+        raise ValueError("upload a .zip with one folder per class first, or pick the portraits")
+    else:
+        digest = hashlib.sha256(Path(upload).read_bytes()).hexdigest()[:16]
+        root = session.unpacked.get(digest)
+        if root is None:
+            dest = session.workdir / "uploads" / digest
+            shutil.rmtree(dest, ignore_errors=True)  # a half-unpacked leftover of a past run
+            root = session.unpacked[digest] = extract_dataset_zip(upload, dest)
+    return discover(root, cache_dir=session.workdir / "cache")
+
+
+@for_people
+def _preview(session, source, upload, flip_prob, rotation, crop_low, grey_prob, seed):
+    from menny_core.model import IMAGE_SIZE
+    from menny_core.stream import Augment, preview_grid
+
+    folder = _dataset(session, source, upload)
+    augment = Augment(float(flip_prob), float(rotation), (float(crop_low), 1.0), float(grey_prob))
+    spread = folder.samples[:: max(1, len(folder.samples) // 16)][:16]  # every class shows
+    return preview_grid(spread, IMAGE_SIZE, augment, count=16, seed=int(seed or 0))
+
+
+@for_people
+def _classify(session: Session, image_path: str | None):
+    from menny_core.insight import feature_maps, overlay, saliency
+
+    image_path = file_path(image_path)
+    if not image_path:
+        raise ValueError("upload a photo or pick a bundled portrait first")
+    predictor = session.predictor()
+    image = fit_within(load_rgb(image_path, max_pixels=MAX_PIXELS), PLAYGROUND_SIDE)
+    prediction = predictor(image)
+    size = int(predictor.metadata.get("image_size", 64))
+    index = predictor.classes.index(prediction.label)
+    heat = overlay(image, saliency(predictor.model, image, index, size))
+    maps = [
+        (render_feature_map(activation[..., c]).image, f"{name}, channel {c + 1}")
+        for name, activation in feature_maps(predictor.model, image, size)
+        if name.endswith("conv")
+        for c in range(min(4, activation.shape[-1]))
+    ]
+    top = prediction.probabilities[prediction.label]
+    unsure = (
+        f"**Not sure**: the top probability ({top:.0%}) is below {predictor.unsure_below:.0%}; "
+        "the photo may show none of the classes Menny knows."
+        if prediction.unsure
+        else f"Menny says **{prediction.label}** ({top:.0%})."
+    )
+    shown = ", ".join(f"{name} {p:.3f}" for name, p in prediction.probabilities.items())
+    learn = (
+        f"The last layer gives one score (logit) per class; softmax p_i = exp(z_i) / sum_j "
+        f"exp(z_j) turns them into probabilities that are positive and sum to 1: {shown}. "
+        "A high probability is not a guarantee: a photo of something else still gets "
+        "probabilities over these classes only, hence the 'not sure' threshold.\n\n"
+        f"Before that, the photo was resized to {size}x{size}, normalised with the training "
+        f"mean and std, and given a batch dimension: the network takes (1, {size}, {size}, 3), "
+        "NHWC. An RGBA photo's alpha channel is composited away first. The saliency map "
+        "shows which pixels would change the winning score most (|d score / d pixel|)."
+    )
+    return prediction.probabilities, unsure, heat, maps, learn, session.runs.describe_current()
+
+
+def _curves(history) -> pd.DataFrame:
+    """Epoch stats in long form, one row per (epoch, curve), as gr.LinePlot wants them."""
+    names = {
+        "train_loss": "train loss",
+        "val_loss": "validation loss",
+        "train_acc": "train accuracy",
+        "val_acc": "validation accuracy",
+    }
+    rows = [(s.epoch, getattr(s, key), name) for s in history for key, name in names.items()]
+    return pd.DataFrame(rows, columns=["epoch", "value", "curve"])
+
+
+def _train_learn(history, patience: int, best_epoch: int) -> str:
+    text = [
+        "Training loss falls because the weights are fitted to those very images; the "
+        "validation images are never trained on, so their loss says how well Menny "
+        "generalises. When validation loss rises while training loss keeps falling, the "
+        "model is memorising: over-fitting.",
+        f"Early stopping: after {patience} epoch(s) without a better validation loss, training "
+        "stops and the best epoch's weights are kept.",
+        "Pitfalls the stream avoids: images are normalised after loading (the same mean/std "
+        "at training and prediction time), and a stream is one epoch: an exhausted stream "
+        "yields nothing, so each epoch builds a new one.",
+    ]
+    if history:
+        last = history[-1]
+        text.insert(
+            1,
+            f"Now (epoch {last.epoch}): training loss {last.train_loss:.3f}, "
+            f"validation loss {last.val_loss:.3f}, best epoch so far {best_epoch}.",
+        )
+    return "\n\n".join(text)
+
+
+def _results(result, path: Path) -> tuple[str, pd.DataFrame | None]:
+    if result.cancelled:
+        head = f"Cancelled after {len(result.history)} epoch(s)."
+    else:
+        stop = " (stopped early)" if result.stopped_early else ""
+        head = f"Done in {result.seconds:.0f} s{stop}; best epoch {result.best_epoch}."
+    metrics = result.test_metrics
+    if metrics is None:
+        return head + f" Weights: `{path}`.", None
+    lines = [
+        head,
+        f"**Test accuracy {metrics.accuracy:.1%}**, loss {metrics.loss:.3f}; "
+        f"weights saved to `{path}` and used by the Classify tab now.",
+        "",
+        "| class | precision | recall | F1 | images |",
+        "|---|---|---|---|---|",
+    ]
+    for name, score in metrics.per_class.items():
+        lines.append(
+            f"| {name} | {score['precision']:.2f} | {score['recall']:.2f} | "
+            f"{score['f1']:.2f} | {score['support']} |"
+        )
+    confusion = pd.DataFrame(metrics.confusion, columns=metrics.classes)
+    confusion.insert(0, "true \\ predicted", metrics.classes)
+    return "\n".join(lines), confusion
+
+
+def _train(session: Session, settings, progress):
+    from menny_core.stream import Augment
+    from menny_core.train import TrainConfig, train
+    from menny_core.weights import save
+
+    (
+        source,
+        upload,
+        flip_prob,
+        rotation,
+        crop_low,
+        grey_prob,
+        variant,
+        epochs,
+        batch_size,
+        lr,
+        weight_decay,
+        dropout,
+        patience,
+        seed,
+    ) = settings
+    try:
+        folder = _dataset(session, source, upload)
+        config = TrainConfig(
+            variant=variant,
+            epochs=int(epochs),
+            batch_size=int(batch_size),
+            lr=float(lr),
+            weight_decay=float(weight_decay),
+            dropout=float(dropout),
+            patience=int(patience),
+            seed=int(seed or 0),
+            augment=Augment(
+                float(flip_prob), float(rotation), (float(crop_low), 1.0), float(grey_prob)
+            ),
+        )
+        run = session.runs.start()
+    except people_errors() as error:
+        raise gr.Error(str(error), print_exception=False) from None
+    events: queue.Queue = queue.Queue()
+    outcome: dict = {}
+
+    def work() -> None:  # MLX trains here; the generator below only relays its reports
+        try:
+            outcome["result"] = train(
+                folder,
+                config,
+                on_epoch=events.put,
+                should_stop=run.cancelled,
+                log=None,
+                on_batch=lambda done, total: events.put((done, total)),
+            )
+        except Exception as error:  # reported to the learner below
+            outcome["error"] = error
+        finally:
+            events.put(None)
+
+    worker = threading.Thread(target=work, name="menny-train", daemon=True)
+    worker.start()
+    history: list = []
+    try:
+        while (item := events.get()) is not None:
+            if isinstance(item, tuple):
+                progress(item[0] / item[1], desc=f"epoch {len(history) + 1} of {config.epochs}")
+                continue
+            history.append(item)
+            best = min(history, key=lambda s: s.val_loss).epoch
+            status = (
+                f"Epoch {item.epoch} of {config.epochs}: validation accuracy "
+                f"{item.val_acc:.1%}, {item.images_per_s:.0f} images/s."
+            )
+            yield status, _curves(history), "", None, _train_learn(history, config.patience, best)
+        if "error" in outcome:
+            raise gr.Error(f"training failed: {outcome['error']}", print_exception=False)
+        result = outcome["result"]
+        if result.history:
+            metrics = result.test_metrics.to_dict() if result.test_metrics else None
+            save(
+                run.weights_path,
+                result.model,
+                {
+                    "classes": result.classes,
+                    "image_size": config.image_size,
+                    "config": config.to_dict(),
+                    "best_epoch": result.best_epoch,
+                    "test_metrics": metrics,
+                    "dataset_fingerprint": result.fingerprint,
+                },
+            )
+            session.runs.finish(run)
+        summary, confusion = _results(result, run.weights_path)
+        learn = _train_learn(result.history, config.patience, result.best_epoch)
+        yield summary, _curves(result.history), summary, confusion, learn
+    finally:
+        if worker.is_alive():  # the page went away mid-run: stop the trainer, then free it
+            run.cancel_event.set()
+            worker.join()
+        session.runs.release(run)
+
+
+def classify_tab(app: gr.Blocks, session: Session) -> None:
+    with gr.Tab("Classify", id="classify"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                photo = gr.Image(
+                    type="filepath",
+                    label="Photo",
+                    height=260,
+                    sources=["upload", "clipboard"],
+                    elem_id="photo",
+                )
+                examples = portrait_examples()
+                if examples:
+                    gr.Examples(examples, inputs=photo, label="Bundled portraits")
+                button = gr.Button("Classify", variant="primary")
+                model_note = gr.Markdown(session.runs.describe_current())
+            with gr.Column(scale=1):
+                label = gr.Label(label="Menny thinks", num_top_classes=5, elem_id="label")
+                unsure = gr.Markdown()
+                saliency = gr.Image(
+                    label="Where it looked (saliency)", format="png", elem_id="saliency"
+                )
+        maps = gr.Gallery(
+            label="What each conv layer sees",
+            columns=4,
+            height=320,
+            format="png",
+            elem_classes="pixelated",
+        )
+        with gr.Accordion("Learn", open=False):
+            learn = gr.Markdown()
+    gr.on(
+        [button.click, photo.upload],
+        session.classify,
+        photo,
+        [label, unsure, saliency, maps, learn, model_note],
+        api_name="classify",
+        preprocess=False,  # see file_path()
+        concurrency_limit=1,  # one MLX forward+backward at a time on the shared model
+    )
+
+
+def train_tab(app: gr.Blocks, session: Session) -> None:
+    with gr.Tab("Train", id="train"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                source = gr.Radio(
+                    ["bundled portraits", "my .zip"], value="bundled portraits", label="Dataset"
+                )
+                upload = gr.File(
+                    label=".zip with one folder per class", file_types=[".zip"], type="filepath"
+                )
+                with gr.Accordion("Augmentation", open=True):
+                    flip_prob = gr.Slider(0, 1, 0.5, step=0.05, label="Flip probability")
+                    rotation = gr.Slider(0, 180, 15, step=1, label="Rotation (degrees, +/-)")
+                    crop_low = gr.Slider(0.1, 1, 0.6, step=0.05, label="Crop: smallest area kept")
+                    grey_prob = gr.Slider(0, 1, 0, step=0.05, label="Grey probability")
+                    preview_button = gr.Button("Preview the stream")
+                    preview = gr.Image(
+                        label="16 training images as Menny sees them",
+                        elem_id="preview",
+                        format="png",
+                        elem_classes="pixelated",
+                    )
+            with gr.Column(scale=1):
+                variant = gr.Radio(["simple", "complex"], value="simple", label="Model variant")
+                with gr.Row():
+                    epochs = gr.Number(5, precision=0, minimum=1, maximum=200, label="Epochs")
+                    batch_size = gr.Number(32, precision=0, minimum=1, label="Batch size")
+                    patience = gr.Number(3, precision=0, minimum=0, label="Patience (epochs)")
+                    seed = gr.Number(0, precision=0, label="Seed")
+                with gr.Row():
+                    lr = gr.Number(1e-3, label="Learning rate")
+                    weight_decay = gr.Number(1e-4, label="Weight decay")
+                    dropout = gr.Slider(0, 0.9, 0.25, step=0.05, label="Dropout")
+                with gr.Row():
+                    start = gr.Button("Train", variant="primary")
+                    cancel = gr.Button("Cancel", variant="stop")
+                status = gr.Markdown(elem_id="train-status")
+                curves = gr.LinePlot(
+                    x="epoch",
+                    y="value",
+                    color="curve",
+                    height=260,
+                    label="Loss and accuracy per epoch",
+                )
+        metrics = gr.Markdown()
+        confusion = gr.Dataframe(label="Confusion matrix (rows: true class)", interactive=False)
+        with gr.Accordion("Learn", open=False):
+            learn = gr.Markdown()
+    augment = [flip_prob, rotation, crop_low, grey_prob]
+    preview_button.click(
+        session.preview,
+        [source, upload, *augment, seed],
+        preview,
+        api_name="augment_preview",
+        preprocess=False,
+    )
+    start.click(
+        session.train,
+        [
+            source,
+            upload,
+            *augment,
+            variant,
+            epochs,
+            batch_size,
+            lr,
+            weight_decay,
+            dropout,
+            patience,
+            seed,
+        ],
+        [status, curves, metrics, confusion, learn],
+        api_name="train",
+        preprocess=False,
+    )
+    cancel.click(session.cancel, None, status, api_name="cancel_training")
+
+
+# -- layout ------------------------------------------------------------------
+
+
+def _examples() -> list[str]:
+    """The bundled pictures: drawn test images, then one portrait per class."""
+    found = sorted(str(p) for p in ASSETS.glob("*.png"))
+    if PORTRAITS.is_dir():
+        for folder in sorted(p for p in PORTRAITS.iterdir() if p.is_dir()):
+            found += [str(p) for p in sorted(folder.iterdir())[:1] if p.is_file()]
+    return found
+
+
+def portrait_examples(per_class: int = 2) -> list[str]:
+    if not PORTRAITS.is_dir():
+        return []
+    return [
+        str(path)
+        for folder in sorted(p for p in PORTRAITS.iterdir() if p.is_dir())
+        for path in sorted(folder.iterdir())[:per_class]
+        if path.suffix.lower() in (".png", ".jpg", ".jpeg")
+    ]
+
+
+def build_app(session: Session) -> gr.Blocks:
+    """Every tab, widget and event of the app, declared in one place."""
+    pictures = _examples()
+    with gr.Blocks(title="Menny: CNNs by turning the knobs", analytics_enabled=False) as app:
+        gr.Markdown("# Menny\nConvolutional neural networks, by turning the knobs.")
+        with gr.Tab("Kernel playground", id="playground"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    picture = gr.Image(
+                        value=pictures[0] if pictures else None,
+                        type="filepath",
+                        label="Image (pick below or upload)",
+                        elem_id="picture",
+                        sources=["upload", "clipboard"],
+                        height=260,
+                    )
+                    gr.Examples(pictures, inputs=picture, label="Bundled images")
+                    preset = gr.Dropdown(list(PRESETS), value="Sobel x", label="Preset kernel")
+                    grid = gr.Textbox(
+                        preset_kernel(preset.value)[0],
+                        lines=5,
+                        max_lines=7,
+                        label="Kernel (3x3 to 7x7, one row per line; edit freely)",
+                    )
+                    about = gr.Markdown(preset_kernel(preset.value)[1])
+                with gr.Column(scale=1):
+                    with gr.Row():
+                        stride = gr.Slider(1, 8, 1, step=1, label="Stride", elem_id="stride")
+                        padding = gr.Slider(0, 6, 1, step=1, label="Padding")
+                        dilation = gr.Slider(1, 4, 1, step=1, label="Dilation")
+                    edge = gr.Radio(list(EDGES), value="zero", label="Edges (padding fill)")
+                    with gr.Row():
+                        use_relu = gr.Checkbox(False, label="ReLU")
+                        flip = gr.Checkbox(False, label="Flip kernel (true convolution)")
+                        colour = gr.Radio(
+                            ["luminance", "per channel"], value="luminance", label="Colour"
+                        )
+                    with gr.Row():
+                        pool_kind = gr.Radio(list(POOLS), value="none", label="Pooling")
+                        pool_window = gr.Slider(1, 8, 2, step=1, label="Pool window")
+                        pool_stride = gr.Slider(1, 8, 2, step=1, label="Pool stride")
+            with gr.Row():
+                shown_input = gr.Image(label="Input", format="png", elem_classes="pixelated")
+                feature = gr.Image(
+                    label="Feature map", format="png", elem_classes="pixelated", elem_id="feature"
+                )
+                pooled = gr.Image(label="Pooled", format="png", elem_classes="pixelated")
+            value_range = gr.Markdown()
+            sums = gr.Markdown(elem_id="sums")
+            with gr.Accordion("Step by step: one output value", open=False):
+                with gr.Row():
+                    step_row = gr.Number(0, precision=0, minimum=0, label="Output row")
+                    step_col = gr.Number(0, precision=0, minimum=0, label="Output column")
+                step_text = gr.Markdown()
+            with gr.Accordion("Learn", open=False):
+                learn_playground = gr.Markdown()
+        knobs = [
+            picture,
+            grid,
+            stride,
+            padding,
+            edge,
+            dilation,
+            use_relu,
+            flip,
+            colour,
+            pool_kind,
+            pool_window,
+            pool_stride,
+            step_row,
+            step_col,
+        ]
+        preset.change(preset_kernel, preset, [grid, about], api_name="preset_kernel")
+        gr.on(
+            [app.load] + [knob.change for knob in knobs],
+            playground,
+            knobs,
+            [shown_input, feature, value_range, pooled, sums, step_text, learn_playground],
+            api_name="playground",
+            preprocess=False,  # see file_path()
+            trigger_mode="always_last",
+            show_progress="minimal",
+        )
+
+        with gr.Tab("Shapes", id="shapes"):
+            with gr.Row():
+                in_h = gr.Number(64, precision=0, minimum=1, label="Input height")
+                in_w = gr.Number(64, precision=0, minimum=1, label="Input width")
+                in_c = gr.Number(3, precision=0, minimum=1, label="Input channels")
+            layers = gr.Dataframe(
+                DEFAULT_LAYERS,
+                headers=LAYER_COLUMNS,
+                interactive=True,
+                row_count=4,
+                datatype=["str", "number", "number", "number", "number", "number"],
+                label="Layers (kind: conv, maxpool or avgpool; add rows freely)",
+            )
+            shapes_table = gr.Dataframe(label="Per layer: arithmetic and MLX", interactive=False)
+            shapes_summary = gr.Markdown(elem_id="shapes-summary")
+            with gr.Accordion("Learn", open=False):
+                learn_shapes = gr.Markdown()
+        gr.on(
+            [app.load, in_h.change, in_w.change, in_c.change, layers.change],
+            shapes,
+            [in_h, in_w, in_c, layers],
+            [shapes_table, shapes_summary, learn_shapes],
+            api_name="shapes",
+            trigger_mode="always_last",
+        )
+
+        classify_tab(app, session)
+        if session.allow_training:
+            train_tab(app, session)
     return app
 
 
+# -- command line ------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Menny: learn CNNs by turning the knobs.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: LAN)")
+    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    parser.add_argument("--share", action="store_true", help="ask Gradio for a public link")
+    parser.add_argument("--auth", metavar="USER:PASS", help="require this login")
+    parser.add_argument("--no-train", action="store_true", help="hide the Train tab")
+    parser.add_argument("--weights", type=Path, default=SHIPPED_WEIGHTS, help="model to serve")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path.cwd(),
+        help="where runs/ and uploads/ go (default: the current folder)",
+    )
+    return parser.parse_args(argv)
+
+
+def parse_auth(text: str | None) -> tuple[str, str] | None:
+    """'USER:PASS' as a (user, password) pair; ValueError with one sentence otherwise."""
+    if text is None:
+        return None
+    user, colon, password = text.partition(":")
+    if not colon or not user or not password:
+        raise ValueError(f"--auth must look like USER:PASS (both non-empty), got {text!r}")
+    return user, password
+
+
+def launch(app: gr.Blocks, args: argparse.Namespace, auth) -> str:
+    """Start serving without blocking; returns the local URL. A share link that cannot be
+    made (no internet) costs one printed line, and the app keeps serving locally."""
+    captured = io.StringIO()
+    with redirect_stdout(captured):  # Gradio's share failure is a paragraph; we say one line
+        app.queue(default_concurrency_limit=2).launch(
+            server_name=args.host,
+            server_port=args.port,
+            share=args.share,
+            auth=auth,
+            prevent_thread_lock=True,
+            quiet=True,
+            max_file_size=MAX_UPLOAD,
+            css=CSS,
+            allowed_paths=[str(ASSETS), str(PORTRAITS)],
+        )
+    if args.share:
+        if app.share_url:
+            print(f"Public link: {app.share_url}")
+        else:
+            print(
+                "No public link: Gradio's share server is unreachable (no internet?); "
+                "serving locally only."
+            )
+        if not (auth and args.no_train):
+            print(
+                "Anyone with the link can use this app: protect it with --auth USER:PASS "
+                "and --no-train (training uses the whole CPU)."
+            )
+    return app.local_url
+
+
+def main(argv: list[str] | None = None) -> None:
+    started = time.perf_counter()
+    args = parse_args(argv)
+    try:
+        auth = parse_auth(args.auth)
+        if args.weights != SHIPPED_WEIGHTS and not args.weights.is_file():
+            raise ValueError(f"--weights {args.weights} is not a file")
+    except ValueError as error:
+        print(f"demo.py: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    session = Session(args.workdir.resolve(), args.weights, allow_training=not args.no_train)
+    url = launch(build_app(session), args, auth)
+    print(
+        f"Menny is ready at {url} (started in {time.perf_counter() - started:.1f} s); "
+        "Ctrl+C stops it."
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("Stopped.")
+
+
 if __name__ == "__main__":
-    build_app().launch()
+    main()

@@ -1,0 +1,235 @@
+"""The real app over HTTP, every endpoint through gradio_client, with the cores as oracles.
+
+The app (started once, conftest.py) must compute what the cores compute, say the cores'
+sentences for bad input, and keep answering afterwards.
+"""
+
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+import demo
+from kernels_playground.arithmetic import conv_output_formula, conv_output_size
+from kernels_playground.convolve import apply_kernel
+from kernels_playground.images import ImageError, load_rgb
+from kernels_playground.kernels import DESCRIPTIONS, PRESETS, parse_kernel
+
+ROOT = Path(__file__).resolve().parents[1]
+STAR = ROOT / "demo_assets" / "siemens_star.png"
+SOBEL = "-1 0 1\n-2 0 2\n-1 0 1"
+
+
+def playground(client, image=STAR, grid=SOBEL, stride=1, padding=1, edge="zero", dilation=1,
+               relu=False, flip=False, colour="luminance", pool="none", window=2,
+               pool_stride=2, row=0, col=0):  # fmt: skip
+    return client.predict(
+        handle_file(str(image)), grid, stride, padding, edge, dilation, relu, flip, colour,
+        pool, window, pool_stride, row, col, api_name="/playground",
+    )  # fmt: skip
+
+
+def size_of(path: str) -> tuple[int, int]:
+    with Image.open(path) as image:
+        return image.height, image.width
+
+
+def test_preset_kernel_gives_the_grid(client):
+    grid, about = client.predict("Sobel x", api_name="/preset_kernel")
+    np.testing.assert_array_equal(parse_kernel(grid), PRESETS["Sobel x"])
+    assert about == DESCRIPTIONS["Sobel x"]
+    grid, _ = client.predict("box blur 3x3", api_name="/preset_kernel")
+    assert grid.splitlines()[0].split() == ["1/9", "1/9", "1/9"]
+
+
+def test_playground_sizes_formulas_and_step(client):
+    out = playground(client, stride=2, padding=1, pool="max", row=10, col=37)
+    shown, feature, note, pooled, sums, step, learn = out
+    conv = conv_output_size(256, 3, 2, 1)  # floor(255 / 2) + 1 = 128
+    assert size_of(shown) == (256, 256)
+    assert size_of(feature) == (conv, conv)
+    assert size_of(pooled) == (conv // 2, conv // 2)
+    assert conv_output_formula(256, 3, 2, 1) in sums
+    assert "(128 - 2 + 2*0) / 2 + 1 = 64" in sums
+    # The step-by-step value is the feature map's value there (apply_kernel as the oracle).
+    expected = apply_kernel(load_rgb(STAR), parse_kernel(SOBEL), stride=2, padding=1)[10, 37]
+    total = float(re.search(r"Sum = \*\*(-?[\d.e+]+)\*\*", step).group(1))
+    held = float(re.search(r"holds \*\*(-?[\d.e+]+)\*\*", step).group(1))
+    assert total == pytest.approx(expected, rel=1e-3, abs=1e-3)
+    assert held == pytest.approx(expected, rel=1e-3, abs=1e-3)
+    assert "(256 + 2*1 - 3) / 2 + 1" in learn
+    assert "values" in note
+
+
+def test_playground_formula_with_default_numbers(client):
+    sums = playground(client)[4]
+    assert "(256 - 3 + 2*1) / 1 + 1 = 256" in sums
+
+
+def test_large_upload_is_shrunk_and_said(client, tmp_path):
+    big = tmp_path / "big.png"
+    Image.new("RGB", (1200, 600), "gray").save(big)
+    shown, feature, note, *_ = playground(client, image=big)
+    assert size_of(shown) == (256, 512)
+    assert size_of(feature) == (256, 512)
+    assert "1200x600" in note and "512x256" in note
+
+
+def test_shapes_table_matches_core(client):
+    layers = {"headers": demo.LAYER_COLUMNS, "data": [["conv", 5, 1, 0, 1, 6],
+                                                      ["maxpool", 2, 2, 0, 1, 6]]}  # fmt: skip
+    table, summary, learn = client.predict(32, 32, 1, layers, api_name="/shapes")
+    rows = table["data"]
+    assert [row[1] for row in rows] == ["28x28x6", "14x14x6"]
+    assert [row[2] for row in rows] == ["28x28x6", "14x14x6"]  # MLX agrees
+    assert rows[0][3] == 5 * 5 * 1 * 6 + 6
+    assert rows[0][4] == 28 * 28 * 6 * 5 * 5
+    assert "agree" in summary and "156" in summary
+    assert "(1, 32, 32, 1)" in learn
+
+
+# -- bad input: the core's sentence comes back, the app keeps answering -------------------
+
+
+def error_of(call) -> str:
+    with pytest.raises(AppError) as caught:
+        call()
+    return str(caught.value)
+
+
+def test_non_image_upload(client, tmp_path):
+    fake = tmp_path / "notes.png"
+    fake.write_text("this is not a picture\n")
+    with pytest.raises(ImageError) as oracle:
+        load_rgb(fake)
+    assert str(oracle.value) in error_of(lambda: playground(client, image=fake))
+
+
+def test_truncated_image(client, tmp_path):
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(STAR.read_bytes()[:400])
+    with pytest.raises(ImageError) as oracle:
+        load_rgb(cut)
+    assert str(oracle.value) in error_of(lambda: playground(client, image=cut))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"grid": "1 a 1\n0 0 0\n1 1 1"}, "row 1, column 2: 'a' is not a number"),
+        ({"grid": "1 1\n1"}, "the kernel must be rectangular"),
+        ({"stride": 0}, "stride must be >= 1, got 0"),
+        ({"row": 999}, "row"),
+    ],
+)
+def test_bad_knobs(client, changes, message):
+    assert message in error_of(lambda: playground(client, **changes))
+
+
+def test_padding_that_empties_the_output(client, tmp_path):
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (4, 4), "white").save(tiny)
+    grid = "\n".join(["1 1 1 1 1 1 1"] * 7)
+    message = error_of(lambda: playground(client, image=tiny, grid=grid, padding=0))
+    assert "is larger than the padded input (4 + 0 = 4)" in message
+
+
+def test_impossible_stack(client):
+    layers = {"headers": demo.LAYER_COLUMNS, "data": [["conv", 5, 1, 0, 1, 4]]}
+    message = error_of(lambda: client.predict(4, 4, 3, layers, api_name="/shapes"))
+    assert message.startswith("layer 1 (conv 5x5): the kernel (5) is larger than the padded")
+
+
+def test_zip_without_class_folders(client, tmp_path, app_workdir):
+    flat = tmp_path / "flat.zip"
+    with zipfile.ZipFile(flat, "w") as archive:
+        archive.writestr("a.png", STAR.read_bytes())
+    message = error_of(lambda: client.predict("my .zip", handle_file(str(flat)), 0.5, 15, 0.6, 0,
+                                              0, api_name="/augment_preview"))  # fmt: skip
+    assert "no class sub-folders" in message
+
+
+def test_zip_escaping_its_folder(client, tmp_path, app_workdir):
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("cats/a.png", STAR.read_bytes())
+        archive.writestr("../../escaped.png", STAR.read_bytes())
+    message = error_of(lambda: client.predict("my .zip", handle_file(str(evil)), 0.5, 15, 0.6, 0,
+                                              0, api_name="/augment_preview"))  # fmt: skip
+    assert ".." in message
+    assert not list(app_workdir.parent.rglob("escaped.png"))
+
+
+def test_app_still_answers(client):
+    grid, _ = client.predict("identity", api_name="/preset_kernel")
+    np.testing.assert_array_equal(parse_kernel(grid), PRESETS["identity"])
+
+
+# -- training and classifying ------------------------------------------------------------
+
+
+def tiny_dataset_zip(folder: Path) -> Path:
+    """Two colour classes, 8 small images each: learnable in one epoch."""
+    rng = np.random.default_rng(0)
+    path = folder / "tiny.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+            for index in range(8):
+                noise = rng.integers(-20, 20, (32, 32, 3))
+                pixels = np.clip(np.array(colour) + noise, 0, 255).astype(np.uint8)
+                image = folder / f"{name}{index}.png"
+                Image.fromarray(pixels).save(image)
+                archive.write(image, f"tiny/{name}/{index}.png")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(client, tmp_path_factory):
+    data = handle_file(str(tiny_dataset_zip(tmp_path_factory.mktemp("tiny"))))
+    preview = client.predict("my .zip", data, 0.5, 15, 0.6, 0, 0, api_name="/augment_preview")
+    final = client.predict("my .zip", data, 0.5, 15, 0.6, 0.0, "simple", 1, 8, 3e-3, 1e-4,
+                           0.25, 3, 0, api_name="/train")  # fmt: skip
+    return preview, final
+
+
+def test_augment_preview_is_a_grid_of_16(trained):
+    preview, _ = trained
+    from menny_core.model import IMAGE_SIZE
+
+    assert size_of(preview) == (4 * IMAGE_SIZE, 4 * IMAGE_SIZE)
+
+
+def test_one_epoch_training_reports_and_saves(trained, running_app):
+    _, (status, curves, metrics, confusion, learn) = trained
+    assert status == metrics  # the last update repeats the summary
+    assert "Test accuracy" in metrics
+    assert confusion["headers"][1:] == ["blue", "red"]
+    counts = np.array([row[1:] for row in confusion["data"]], dtype=int)
+    assert counts.sum() >= 2  # every test image counted once
+    epochs = {row[0] for row in curves["data"]}
+    assert epochs == {1}
+    session = running_app[1]
+    weights = session.runs.current_weights
+    assert weights.name == "menny.safetensors" and weights.parent.parent.name == "runs"
+    assert "epoch 1" in learn
+
+
+def test_classify_with_the_session_model(client, trained):
+    red = Path(demo.__file__).parent / "demo_assets" / "circle.png"  # yellow-ish: any class
+    label, _unsure, saliency, maps, _learn, model_note = client.predict(
+        handle_file(str(red)), api_name="/classify"
+    )
+    probabilities = {c["label"]: c["confidence"] for c in label["confidences"]}
+    assert set(probabilities) == {"blue", "red"}
+    assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+    assert maps and saliency
+    assert "trained in this session" in model_note
+
+
+def test_cancel_without_a_run(client):
+    assert client.predict(api_name="/cancel_training").startswith("Nothing to cancel")

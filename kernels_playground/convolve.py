@@ -17,6 +17,12 @@ Edges: "zero" pads with zeros, "replicate" repeats the border pixel, "reflect" m
 without repeating the border (numpy "reflect" = scipy "mirror"; the pad must be smaller
 than the image), "valid" means no padding at all (then `padding` must be 0 or "valid").
 Output sizes always come from `arithmetic.conv_output_size`, per axis, and are checked.
+
+How it is computed, in MLX: as a sum of shifted copies of the padded image, one strided
+slice per kernel tap, fused by mx.compile (see `_correlate`). The tests check every value
+against mx.conv_general / nn.Conv2d and scipy. On a CPU this is 2-8x faster than MLX's own
+convolution for a single-channel kernel; mx.conv_general stays the oracle, not the engine.
+The fused kernels are built once per machine (a few seconds; `warm_up` does it up front).
 """
 
 from __future__ import annotations
@@ -103,8 +109,8 @@ def _axis(size_function, axis: str, *args) -> int:
         raise ValueError(f"image {axis}: {error}") from None
 
 
-def as_planes(image: object, mode: str = "luminance") -> np.ndarray:
-    """The image as float32 (H, W, C): C = 1 for luminance, every channel for per_channel."""
+def as_planes(image: object, mode: str = "luminance") -> mx.array:
+    """The image as an MLX float32 (H, W, C): C = 1 for luminance, all channels per_channel."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     array = np.asarray(image)
@@ -122,43 +128,85 @@ def as_planes(image: object, mode: str = "luminance") -> np.ndarray:
             f"image is {width}x{height} = {height * width / 1e6:.3g} megapixels; the playground "
             f"limit is {MAX_PIXELS / 1e6:.3g} megapixels (shrink it with images.fit_within)"
         )
-    planes = array.astype(np.float32, copy=False)
-    if not np.isfinite(planes).all():
-        raise ValueError("image contains NaN or infinite values")
-    if mode == "per_channel" or channels == 1:
+    if array.dtype.kind == "f":
+        array = array.astype(np.float32, copy=False)
+        if not np.isfinite(array).all():
+            raise ValueError("image contains NaN or infinite values")
+    elif array.dtype.kind == "b":
+        array = array.view(np.uint8)
+    if mode == "luminance" and channels >= 3:
+        # One BLAS matrix-vector product in float32: faster here than three MLX passes.
+        array = array[:, :, :3].astype(np.float32, copy=False) @ LUMA_BT601
+        return mx.array(array[:, :, None])
+    if mode == "luminance":
+        array = array[:, :, :1]  # grey, or grey + alpha
+    # Integers cross into MLX as they are (uint8: a quarter of the bytes) and convert there.
+    return mx.array(array).astype(mx.float32)
+
+
+def pad_planes(planes: mx.array, geometry: ConvGeometry, edge: str) -> mx.array:
+    """(H, W, C) planes padded as the edge mode says: (H + top + bottom, W + left + right, C)."""
+    top, bottom, left, right = geometry.pad
+    if not any(geometry.pad):
         return planes
-    if channels == 2:
-        return planes[:, :, :1]
-    return (planes[:, :, :3] @ LUMA_BT601)[:, :, None]
+    pad_mode = {"zero": "constant", "replicate": "edge", "reflect": "reflect"}[edge]
+    return mx.pad(planes, [(top, bottom), (left, right), (0, 0)], mode=pad_mode)
 
 
-def pad_planes(planes: np.ndarray, geometry: ConvGeometry, edge: str) -> mx.array:
-    """(H, W, C) planes padded as the edge mode says, as an MLX array (H+pads, W+pads, C)."""
-    top, bottom, left, right = geometry.pad
-    widths = [(top, bottom), (left, right), (0, 0)]
-    pad_mode = {"zero": "constant", "valid": "constant", "replicate": "edge", "reflect": "reflect"}
-    return mx.pad(mx.array(planes), widths, mode=pad_mode[edge])
+def _weighted_sum(weights: mx.array, *taps: mx.array) -> mx.array:
+    total = taps[0] * weights[0]
+    for index in range(1, len(taps)):
+        total = total + taps[index] * weights[index]
+    return total
 
 
-def _correlate(planes, kernels, geometry: ConvGeometry, edge: str) -> mx.array:
-    """All kernels (O, kh, kw) on every plane: (C, H', W', O), channels in the batch axis."""
-    top, bottom, left, right = geometry.pad
-    if edge == "zero":  # the convolution pads with zeros itself, without a copy
-        x = mx.array(np.ascontiguousarray(np.moveaxis(planes, 2, 0)))[..., None]
-        padding = ([top, left], [bottom, right])
-    else:
-        x = mx.moveaxis(pad_planes(planes, geometry, edge), 2, 0)[..., None]
-        padding = 0
-    weights = mx.array(kernels)[..., None]
-    try:
-        out = mx.conv_general(
-            x, weights, stride=geometry.stride, padding=padding, kernel_dilation=geometry.dilation
-        )
-        mx.eval(out)
-    except (ValueError, RuntimeError) as error:  # not expected after the checks above
-        raise ValueError(f"the convolution failed for these settings ({geometry})") from error
-    if tuple(out.shape[1:3]) != geometry.output:
-        raise RuntimeError(f"MLX gave {out.shape[1:3]}, arithmetic says {geometry.output}")
+def _accumulate(total: mx.array, weights: mx.array, *taps: mx.array) -> mx.array:
+    return total + _weighted_sum(weights, *taps)
+
+
+# Taps are summed in fused chunks of 9 (one pass over memory per chunk instead of two per
+# tap). mx.compile on a CPU builds C++ once per graph; "shapeless" and a fixed chunk size
+# make that two graphs in all, reused for every image size, kernel size, stride, padding
+# and dilation. Without a C++ compiler MLX runs the same graphs unfused.
+_CHUNK = 9
+_fused_sum = mx.compile(_weighted_sum, shapeless=True)
+_fused_accumulate = mx.compile(_accumulate, shapeless=True)
+
+
+def _sum_of_taps(weights: np.ndarray, taps: list[mx.array]) -> mx.array:
+    """sum(weights[i] * taps[i]), the tap list padded to whole chunks with zero weights."""
+    filler = -len(taps) % _CHUNK
+    taps = taps + [taps[0]] * filler
+    chunks = mx.array(np.concatenate([weights, np.zeros(filler, np.float32)]))
+    total = _fused_sum(chunks[:_CHUNK], *taps[:_CHUNK])
+    for start in range(_CHUNK, len(taps), _CHUNK):
+        end = start + _CHUNK
+        total = _fused_accumulate(total, chunks[start:end], *taps[start:end])
+    return total
+
+
+def _correlate(planes: mx.array, kernel: np.ndarray, geometry: ConvGeometry, edge: str):
+    """Cross-correlation as a weighted sum of shifted copies of the padded image.
+
+    Tap (u, v) of the kernel meets, at every output (i, j), the padded pixel
+    (i*S + u*D, j*S + v*D): one strided slice of the padded image per tap, so
+    output = sum over taps of kernel[u, v] * slice(u, v). This is the same sum nn.Conv2d
+    computes (the tests compare the two), but on a CPU it beats MLX's GEMM convolution,
+    which has only one output channel to multiply here (see bench/playground_speed.py).
+    Returns (H', W', C) float32, evaluated.
+    """
+    padded = pad_planes(planes, geometry, edge)
+    (kh, kw), (rows, cols) = geometry.kernel, geometry.output
+    s, d = geometry.stride, geometry.dilation
+    taps = [
+        padded[u * d : u * d + (rows - 1) * s + 1 : s, v * d : v * d + (cols - 1) * s + 1 : s]
+        for u in range(kh)
+        for v in range(kw)
+    ]
+    out = _sum_of_taps(kernel.ravel(), taps)
+    mx.eval(out)
+    if tuple(out.shape[:2]) != geometry.output:
+        raise RuntimeError(f"MLX gave {out.shape[:2]}, arithmetic says {geometry.output}")
     return out
 
 
@@ -183,13 +231,13 @@ def apply_kernel(
         weights = np.ascontiguousarray(weights[::-1, ::-1])
     planes = as_planes(image, mode)
     geometry = conv_geometry(planes.shape[:2], weights.shape, stride, padding, edge, dilation)
-    return _to_map(_correlate(planes, weights[None], geometry, edge)[..., 0], mode)
+    return _to_map(_correlate(planes, weights, geometry, edge), mode)
 
 
 def _to_map(out: mx.array, mode: str) -> np.ndarray:
-    """(C, H', W') from the batch axis back to (H', W') or channels-last (H', W', C)."""
+    """(H', W', C) MLX -> numpy (H', W') for luminance, (H', W', C) per channel."""
     result = np.array(out, dtype=np.float32)
-    return result[0] if mode == "luminance" else np.ascontiguousarray(np.moveaxis(result, 0, 2))
+    return result[:, :, 0] if mode == "luminance" else result
 
 
 def edge_magnitude(
@@ -203,19 +251,29 @@ def edge_magnitude(
     mode: str = "luminance",
     flip: bool = False,
 ) -> np.ndarray:
-    """Gradient strength sqrt(Gx^2 + Gy^2): both kernels in one MLX convolution (2 outputs)."""
+    """Gradient strength sqrt(Gx^2 + Gy^2), same options and shapes as apply_kernel."""
     gx, gy = validate_kernel(gx_kernel), validate_kernel(gy_kernel)
     if gx.shape != gy.shape:
         raise ValueError(
             f"gx and gy kernels must have the same shape, got {gx.shape} and {gy.shape}"
         )
-    kernels = np.stack([gx, gy])
     if flip:
-        kernels = np.ascontiguousarray(kernels[:, ::-1, ::-1])
+        gx, gy = (np.ascontiguousarray(k[::-1, ::-1]) for k in (gx, gy))
     planes = as_planes(image, mode)
     geometry = conv_geometry(planes.shape[:2], gx.shape, stride, padding, edge, dilation)
-    both = _correlate(planes, kernels, geometry, edge)
-    return _to_map(mx.sqrt(mx.sum(both * both, axis=-1)), mode)
+    x = _correlate(planes, gx, geometry, edge)
+    y = _correlate(planes, gy, geometry, edge)
+    return _to_map(mx.sqrt(x * x + y * y), mode)
+
+
+def warm_up() -> None:
+    """Build the fused MLX kernels now (about 2-4 s once per machine; MLX keeps them in the
+    temp directory), so a learner's first click does not wait. Safe to run in a thread."""
+    image = np.zeros((16, 16, 3), np.uint8)
+    for kernel in (np.ones((3, 3)), np.ones((5, 5))):  # one chunk of taps; several chunks
+        for mode in MODES:
+            for stride in (1, 2):  # strided per-channel slices are a separate MLX kernel
+                apply_kernel(image, kernel, stride, padding="same", mode=mode)
 
 
 def relu(feature_map: np.ndarray) -> np.ndarray:
@@ -245,7 +303,7 @@ def pool(
     if values.ndim not in (2, 3) or 0 in values.shape:
         raise ValueError(f"feature map must be (H, W) or (H, W, C), got shape {values.shape}")
     planes = values[:, :, None] if values.ndim == 2 else values
-    height, width, channels = planes.shape
+    height, width = planes.shape[:2]
     size = whole(window, "pool window", 1)
     step = size if stride is None else whole(stride, "pool stride", 1)
     rows = _axis(pool_output_size, "height", height, size, step, padding, ceil_mode)
@@ -259,22 +317,32 @@ def pool(
     if before or after or extra_h or extra_w:
         widths = [(before, after + extra_h), (before, after + extra_w), (0, 0)]
         x = mx.pad(x, widths, constant_values=fill)
-    row_stride = x.shape[1] * channels
-    windows = mx.as_strided(
-        x,
-        (rows, cols, size, size, channels),
-        (step * row_stride, step * channels, row_stride, channels, 1),
-    )
-    if kind == "max":
-        out = mx.max(windows, axis=(2, 3))
-    else:
+    # Max and sum over a square window are separable: along the width, then the height.
+    combine = mx.maximum if kind == "max" else mx.add
+    x = _window_taps(x, 1, size, step, cols, combine)
+    out = _window_taps(x, 0, size, step, rows, combine)
+    if kind == "avg":
         counts = np.outer(
             _covered(rows, step, size, height + before + after),
             _covered(cols, step, size, width + before + after),
         ).astype(np.float32)
-        out = mx.sum(windows, axis=(2, 3)) / mx.array(counts)[..., None]
+        out = out / mx.array(counts)[..., None]
     result = np.array(out, dtype=np.float32)
     return result[:, :, 0] if values.ndim == 2 else result
+
+
+def _window_taps(x: mx.array, axis: int, size: int, step: int, count: int, combine) -> mx.array:
+    """Combine the `size` strided slices along `axis` that make up `count` windows."""
+
+    def tap(offset: int) -> mx.array:
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(offset, offset + (count - 1) * step + 1, step)
+        return x[tuple(index)]
+
+    out = tap(0)
+    for offset in range(1, size):
+        out = combine(out, tap(offset))
+    return out
 
 
 def _covered(count: int, step: int, size: int, limit: int) -> np.ndarray:

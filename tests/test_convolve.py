@@ -156,6 +156,29 @@ def test_shapes_agree_with_mlx_conv2d_layer(seed):
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_values_agree_with_mx_conv_general(seed):
+    """Asymmetric padding and dilation included; per_channel = a depthwise conv (groups=C)."""
+    rng = np.random.default_rng(100 + seed)
+    h, w, c = int(rng.integers(8, 20)), int(rng.integers(8, 20)), int(rng.integers(1, 5))
+    kh, kw = (int(v) for v in rng.integers(1, 6, size=2))
+    stride, dilation = int(rng.integers(1, 4)), int(rng.integers(1, 3))
+    before, after = (int(v) for v in rng.integers(0, 3, size=2))
+    image = rng.random((h, w, c)).astype(np.float32)
+    kernel = rng.normal(size=(kh, kw)).astype(np.float32)
+    weights = mx.array(np.repeat(kernel[None, :, :, None], c, axis=0))  # (C_out, kh, kw, 1)
+    expected = mx.conv_general(
+        mx.array(image[None]),
+        weights,
+        stride=stride,
+        padding=([before, before], [after, after]),
+        kernel_dilation=dilation,
+        groups=c,
+    )
+    out = apply_kernel(image, kernel, stride, (before, after), "zero", dilation, "per_channel")
+    np.testing.assert_allclose(out, np.array(expected)[0], rtol=1e-5, atol=1e-5)
+
+
 def test_edge_magnitude_and_relu():
     rng = np.random.default_rng(9)
     image = rng.random((11, 13)).astype(np.float32)

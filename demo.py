@@ -30,7 +30,7 @@ import pandas as pd
 
 # mlx.core is only ever reached through these packages, whose __init__ gives MLX a fast BLAS.
 from kernels_playground import arithmetic
-from kernels_playground.convolve import apply_kernel, pool, relu
+from kernels_playground.convolve import apply_kernel, pool, relu, warm_up
 from kernels_playground.explain import step_at
 from kernels_playground.images import ImageError, fit_within, load_rgb
 from kernels_playground.kernels import DESCRIPTIONS, PRESETS, parse_kernel
@@ -207,7 +207,9 @@ def playground(
     learn = _playground_learn(
         image.shape[:2], feature.shape[:2], kernel.shape[0], stride, pad, dilation, flip, pool_args
     )
-    return image, shown.image, (note + " " + shown.note).strip(), pooled_image, sums, step_md, learn
+    # Show the file itself when it was not shrunk: no PNG encoding on every knob change.
+    original = image if note else file_path(image_path)
+    return original, shown.image, f"{note} {shown.note}".strip(), pooled_image, sums, step_md, learn
 
 
 def _playground_learn(in_hw, out_hw, k, stride, pad, dilation, flip, pool_args) -> str:
@@ -898,14 +900,15 @@ def launch(app: gr.Blocks, args: argparse.Namespace, auth) -> str:
             )
         if not (auth and args.no_train):
             print(
-                "Anyone with the link can use this app: protect it with --auth USER:PASS "
-                "and --no-train (training uses the whole CPU)."
+                "A public link lets anyone use this app: protect it with --auth USER:PASS "
+                "and --no-train (training takes the whole CPU)."
             )
+    # Build MLX's convolution kernels now, not on a learner's first click (see warm_up).
+    threading.Thread(target=warm_up, name="menny-warm-up", daemon=True).start()
     return app.local_url
 
 
 def main(argv: list[str] | None = None) -> None:
-    started = time.perf_counter()
     args = parse_args(argv)
     try:
         auth = parse_auth(args.auth)
@@ -916,10 +919,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     session = Session(args.workdir.resolve(), args.weights, allow_training=not args.no_train)
     url = launch(build_app(session), args, auth)
-    print(
-        f"Menny is ready at {url} (started in {time.perf_counter() - started:.1f} s); "
-        "Ctrl+C stops it."
-    )
+    print(f"Menny is ready at {url}; Ctrl+C stops it.")
     try:
         while True:
             time.sleep(3600)

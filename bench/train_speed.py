@@ -15,8 +15,9 @@ Needs torch (`pip install torch`, CPU wheel).
 
 from __future__ import annotations
 
-import kernels_playground  # noqa: F401, I001  (first: MLX gets a fast BLAS before it loads)
+import kernels_playground  # noqa: F401  (first: MLX gets a fast BLAS before it loads)
 
+# isort: split
 import argparse
 import json
 import statistics
@@ -24,7 +25,6 @@ import time
 
 import mlx.core as mx
 import mlx.optimizers as optim
-import numpy as np
 import torch
 
 from kernels_playground import fast_blas
@@ -36,19 +36,27 @@ NUM_CLASSES = 4
 
 def timed(run, repeats: int) -> float:
     """Median seconds of `repeats` calls, after two warm-up calls (compilation, caches)."""
-    run(), run()
-    times = []
+    return interleaved({"run": run}, repeats)["run"]
+
+
+def interleaved(runs: dict, repeats: int) -> dict:
+    """Median seconds per call of each of `runs`, taken in turns (a, b, c, a, b, c, ...),
+    so that load from other processes on a shared machine hits every contender alike."""
+    for run in runs.values():
+        run(), run()
+    times: dict = {name: [] for name in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 # -- MLX ---------------------------------------------------------------------------
 
 
-def mlx_train_seconds(variant: str, size: int, batch: int, repeats: int) -> float:
+def mlx_train_run(variant: str, size: int, batch: int):
     mx.random.seed(0)
     model = MennyCNN(NUM_CLASSES, variant)
     model.train()
@@ -61,14 +69,14 @@ def mlx_train_seconds(variant: str, size: int, batch: int, repeats: int) -> floa
         loss, _ = step(images, labels)
         mx.eval(loss, model.state, optimizer.state)
 
-    return timed(run, repeats)
+    return run
 
 
-def mlx_infer_seconds(variant: str, size: int, repeats: int) -> float:
+def mlx_infer_run(variant: str, size: int):
     model = MennyCNN(NUM_CLASSES, variant)
     model.eval()
     image = mx.random.normal((1, size, size, 3))
-    return timed(lambda: mx.eval(mx.softmax(model(image), axis=-1)), repeats)
+    return lambda: mx.eval(mx.softmax(model(image), axis=-1))
 
 
 # -- PyTorch replica ---------------------------------------------------------------
@@ -92,7 +100,7 @@ def torch_model(variant: str) -> torch.nn.Module:
     return torch.nn.Sequential(*layers)
 
 
-def torch_train_seconds(variant, size, batch, repeats, channels_last: bool) -> float:
+def torch_train_run(variant, size, batch, channels_last: bool):
     torch.manual_seed(0)
     model = torch_model(variant)
     images = torch.randn(batch, 3, size, size)
@@ -109,10 +117,10 @@ def torch_train_seconds(variant, size, batch, repeats, channels_last: bool) -> f
         loss_fn(model(images), labels).backward()
         optimizer.step()
 
-    return timed(run, repeats)
+    return run
 
 
-def torch_infer_seconds(variant, size, repeats, channels_last: bool) -> float:
+def torch_infer_run(variant, size, channels_last: bool):
     model = torch_model(variant).eval()
     image = torch.randn(1, 3, size, size)
     if channels_last:
@@ -123,7 +131,7 @@ def torch_infer_seconds(variant, size, repeats, channels_last: bool) -> float:
         with torch.no_grad():
             torch.softmax(model(image), dim=-1)
 
-    return timed(run, repeats)
+    return run
 
 
 # -- per-layer breakdown -------------------------------------------------------------
@@ -159,8 +167,8 @@ def per_op_table(variant: str, size: int, batch: int, repeats: int) -> list[str]
         ms = [
             1000 * timed(lambda x=x, w=w: mx.eval(mx.conv2d(x, w, padding=1)), repeats),
             1000 * timed(lambda x=x, w=w, g=conv_grad: mx.eval(g(x, w)), repeats),
-            1000 * timed(lambda tx=tx, tw=tw: torch.nn.functional.conv2d(tx, tw, padding=1),
-                         repeats),  # fmt: skip
+            1000
+            * timed(lambda tx=tx, tw=tw: torch.nn.functional.conv2d(tx, tw, padding=1), repeats),
             1000 * timed(torch_both, repeats),
         ]
         name = f"conv {c_in}->{c_out} @ {side}x{side}"
@@ -168,8 +176,7 @@ def per_op_table(variant: str, size: int, batch: int, repeats: int) -> list[str]
         pool = [
             1000 * timed(lambda y=y: mx.eval(max_pool_2x2(mx.maximum(y, 0))), repeats),
             1000 * timed(lambda y=y, g=pool_grad: mx.eval(g(y)), repeats),
-            1000 * timed(lambda ty=ty: torch.nn.functional.max_pool2d(torch.relu(ty), 2),
-                         repeats),  # fmt: skip
+            1000 * timed(lambda ty=ty: torch.nn.functional.max_pool2d(torch.relu(ty), 2), repeats),
             1000 * timed(torch_pool, repeats),
         ]
         name = f"relu + pool {c_out} @ {side}x{side}"
@@ -188,10 +195,24 @@ def main() -> None:
     args = parser.parse_args()
     v, s, b, n = args.variant, args.image_size, args.batch_size, args.repeats
 
-    mlx_train = mlx_train_seconds(v, s, b, n)
-    mlx_infer = mlx_infer_seconds(v, s, 5 * n)
-    torch_train = {cl: torch_train_seconds(v, s, b, n, cl) for cl in (True, False)}
-    torch_infer = {cl: torch_infer_seconds(v, s, 5 * n, cl) for cl in (True, False)}
+    train = interleaved(
+        {
+            "mlx": mlx_train_run(v, s, b),
+            True: torch_train_run(v, s, b, channels_last=True),
+            False: torch_train_run(v, s, b, channels_last=False),
+        },
+        n,
+    )
+    infer = interleaved(
+        {
+            "mlx": mlx_infer_run(v, s),
+            True: torch_infer_run(v, s, channels_last=True),
+            False: torch_infer_run(v, s, channels_last=False),
+        },
+        5 * n,
+    )
+    mlx_train, mlx_infer = train.pop("mlx"), infer.pop("mlx")
+    torch_train, torch_infer = train, infer
     best_train = min(torch_train, key=torch_train.get)
     best_infer = min(torch_infer, key=torch_infer.get)
 

@@ -8,7 +8,8 @@ after warm-up:
   + max pool 2x2 + render_feature_map;
 - apply_kernel alone (luminance) against scipy doing the same work: BT.601 luminance in
   numpy + scipy.ndimage.correlate with zero padding;
-- apply_kernel per_channel against scipy.ndimage.correlate on each of the 3 channels.
+- apply_kernel per_channel against scipy.ndimage.correlate on each of the 3 channels;
+- mx.conv_general on the same luminance, to show why apply_kernel does not use it on a CPU.
 
 The last line is one JSON object: {"mlx_ms", "scipy_ms", "ratio", "playground_call_ms"}, where
 ratio = scipy_ms / mlx_ms for the luminance convolution (> 1: MLX is faster).
@@ -23,10 +24,13 @@ import json
 import statistics
 import time
 
+import kernels_playground  # noqa: F401  (first: MLX gets a fast BLAS before mlx.core loads)
+
+# isort: split
+import mlx.core as mx
 import numpy as np
 from scipy import ndimage
 
-import kernels_playground  # noqa: F401  (fast BLAS for MLX before mlx.core loads)
 from kernels_playground.convolve import LUMA_BT601, apply_kernel, pool, warm_up
 from kernels_playground.kernels import PRESETS
 from kernels_playground.render import render_feature_map
@@ -80,6 +84,12 @@ def main() -> None:
         grey = image.astype(np.float32) @ LUMA_BT601
         return ndimage.correlate(grey, KERNEL, mode="constant")
 
+    def mlx_conv_general():
+        """MLX's own convolution on the same luminance: the engine we measured and did not pick."""
+        grey = mx.array((image.astype(np.float32) @ LUMA_BT601)[None, :, :, None])
+        weights = mx.array(KERNEL[None, :, :, None])
+        return np.array(mx.conv_general(grey, weights, padding=1))[0, :, :, 0]
+
     def scipy_per_channel():
         planes = image.astype(np.float32)
         return np.stack(
@@ -90,6 +100,7 @@ def main() -> None:
     np.testing.assert_allclose(
         apply_kernel(image, KERNEL, padding="same"), scipy_luminance(), atol=1e-2
     )
+    np.testing.assert_allclose(mlx_conv_general(), scipy_luminance(), atol=1e-2)
     np.testing.assert_allclose(
         apply_kernel(image, KERNEL, padding="same", mode="per_channel"),
         scipy_per_channel(),
@@ -100,6 +111,7 @@ def main() -> None:
             "playground call (conv + max pool + render)": playground_call,
             "apply_kernel luminance (MLX)": lambda: apply_kernel(image, KERNEL, padding="same"),
             "luminance + ndimage.correlate (scipy)": scipy_luminance,
+            "luminance + mx.conv_general (MLX's GEMM conv)": mlx_conv_general,
             "apply_kernel per_channel (MLX)": lambda: apply_kernel(
                 image, KERNEL, padding="same", mode="per_channel"
             ),

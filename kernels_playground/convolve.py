@@ -109,10 +109,8 @@ def _axis(size_function, axis: str, *args) -> int:
         raise ValueError(f"image {axis}: {error}") from None
 
 
-def as_planes(image: object, mode: str = "luminance") -> mx.array:
-    """The image as an MLX float32 (H, W, C): C = 1 for luminance, all channels per_channel."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+def check_image(image: object) -> np.ndarray:
+    """The image as a numpy (H, W, C) array, C <= 4, numbers only (floats as float32, finite)."""
     array = np.asarray(image)
     if array.dtype.kind not in "buif":
         raise TypeError(f"image must hold numbers, got dtype {array.dtype}")
@@ -122,7 +120,7 @@ def as_planes(image: object, mode: str = "luminance") -> mx.array:
         raise ValueError(
             f"image must be (H, W) grey or (H, W, C) with 1 to 4 channels, got shape {array.shape}"
         )
-    height, width, channels = array.shape
+    height, width = array.shape[:2]
     if height * width > MAX_PIXELS:
         raise ValueError(
             f"image is {width}x{height} = {height * width / 1e6:.3g} megapixels; the playground "
@@ -132,25 +130,37 @@ def as_planes(image: object, mode: str = "luminance") -> mx.array:
         array = array.astype(np.float32, copy=False)
         if not np.isfinite(array).all():
             raise ValueError("image contains NaN or infinite values")
-    elif array.dtype.kind == "b":
-        array = array.view(np.uint8)
-    if mode == "luminance" and channels >= 3:
-        # One BLAS matrix-vector product in float32: faster here than three MLX passes.
-        array = array[:, :, :3].astype(np.float32, copy=False) @ LUMA_BT601
-        return mx.array(array[:, :, None])
-    if mode == "luminance":
-        array = array[:, :, :1]  # grey, or grey + alpha
-    # Integers cross into MLX as they are (uint8: a quarter of the bytes) and convert there.
-    return mx.array(array).astype(mx.float32)
+    return array
 
 
-def pad_planes(planes: mx.array, geometry: ConvGeometry, edge: str) -> mx.array:
-    """(H, W, C) planes padded as the edge mode says: (H + top + bottom, W + left + right, C)."""
+def padded_planes(image: np.ndarray, mode: str, geometry: ConvGeometry, edge: str) -> mx.array:
+    """What the kernel slides over, in MLX: float32 (H + top + bottom, W + left + right, C).
+
+    C = 1 for luminance, every channel for per_channel. `image` comes from check_image.
+    For zero padding the grey values are written straight into the middle of a zeroed
+    buffer (one pass, no separate padding copy); replicate/reflect pad with numpy.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     top, bottom, left, right = geometry.pad
-    if not any(geometry.pad):
-        return planes
-    pad_mode = {"zero": "constant", "replicate": "edge", "reflect": "reflect"}[edge]
-    return mx.pad(planes, [(top, bottom), (left, right), (0, 0)], mode=pad_mode)
+    height, width, channels = image.shape
+    planes = channels if mode == "per_channel" else 1
+    if edge in ("zero", "valid"):
+        buffer = np.zeros((height + top + bottom, width + left + right, planes), np.float32)
+        inner = buffer[top : top + height, left : left + width]
+    else:
+        buffer = inner = np.empty((height, width, planes), np.float32)
+    if mode == "luminance" and channels >= 3:  # alpha, if any, is ignored
+        np.matmul(image[:, :, :3].astype(np.float32, copy=False), LUMA_BT601, out=inner[:, :, 0])
+    else:
+        inner[...] = image[:, :, :planes]  # grey (+ alpha): the grey channel
+    if edge in ("replicate", "reflect") and any(geometry.pad):
+        buffer = np.pad(
+            inner,
+            [(top, bottom), (left, right), (0, 0)],
+            mode={"replicate": "edge"}.get(edge, edge),
+        )
+    return mx.array(buffer)
 
 
 def _weighted_sum(weights: mx.array, *taps: mx.array) -> mx.array:
@@ -185,7 +195,7 @@ def _sum_of_taps(weights: np.ndarray, taps: list[mx.array]) -> mx.array:
     return total
 
 
-def _correlate(planes: mx.array, kernel: np.ndarray, geometry: ConvGeometry, edge: str):
+def _correlate(padded: mx.array, kernel: np.ndarray, geometry: ConvGeometry) -> mx.array:
     """Cross-correlation as a weighted sum of shifted copies of the padded image.
 
     Tap (u, v) of the kernel meets, at every output (i, j), the padded pixel
@@ -195,7 +205,6 @@ def _correlate(planes: mx.array, kernel: np.ndarray, geometry: ConvGeometry, edg
     which has only one output channel to multiply here (see bench/playground_speed.py).
     Returns (H', W', C) float32, evaluated.
     """
-    padded = pad_planes(planes, geometry, edge)
     (kh, kw), (rows, cols) = geometry.kernel, geometry.output
     s, d = geometry.stride, geometry.dilation
     taps = [
@@ -229,9 +238,10 @@ def apply_kernel(
     weights = validate_kernel(kernel)
     if flip:
         weights = np.ascontiguousarray(weights[::-1, ::-1])
-    planes = as_planes(image, mode)
-    geometry = conv_geometry(planes.shape[:2], weights.shape, stride, padding, edge, dilation)
-    return _to_map(_correlate(planes, weights, geometry, edge), mode)
+    array = check_image(image)
+    geometry = conv_geometry(array.shape[:2], weights.shape, stride, padding, edge, dilation)
+    padded = padded_planes(array, mode, geometry, edge)
+    return _to_map(_correlate(padded, weights, geometry), mode)
 
 
 def _to_map(out: mx.array, mode: str) -> np.ndarray:
@@ -259,10 +269,10 @@ def edge_magnitude(
         )
     if flip:
         gx, gy = (np.ascontiguousarray(k[::-1, ::-1]) for k in (gx, gy))
-    planes = as_planes(image, mode)
-    geometry = conv_geometry(planes.shape[:2], gx.shape, stride, padding, edge, dilation)
-    x = _correlate(planes, gx, geometry, edge)
-    y = _correlate(planes, gy, geometry, edge)
+    array = check_image(image)
+    geometry = conv_geometry(array.shape[:2], gx.shape, stride, padding, edge, dilation)
+    padded = padded_planes(array, mode, geometry, edge)
+    x, y = _correlate(padded, gx, geometry), _correlate(padded, gy, geometry)
     return _to_map(mx.sqrt(x * x + y * y), mode)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels_playground.arithmetic import Padding, whole
-from kernels_playground.convolve import apply_kernel, as_planes, conv_geometry, pad_planes
+from kernels_playground.convolve import apply_kernel, check_image, conv_geometry, padded_planes
 from kernels_playground.kernels import validate_kernel
 
 
@@ -100,15 +100,16 @@ def step_at(
     weights = validate_kernel(kernel)
     if flip:
         weights = np.ascontiguousarray(weights[::-1, ::-1])
-    planes = as_planes(image, mode)
+    array = check_image(image)
+    geometry = conv_geometry(array.shape[:2], weights.shape, stride, padding, edge, dilation)
+    padded = np.array(padded_planes(array, mode, geometry, edge))
     index = 0
     if mode == "per_channel":
         index = whole(0 if channel is None else channel, "channel", 0)
-        if index >= planes.shape[2]:
-            raise ValueError(f"channel must be between 0 and {planes.shape[2] - 1}, got {index}")
-    window = input_window(planes.shape[:2], weights, row, col, stride, padding, edge, dilation)
-    geometry = conv_geometry(planes.shape[:2], weights.shape, stride, padding, edge, dilation)
-    padded = np.array(pad_planes(planes[:, :, index : index + 1], geometry, edge))[:, :, 0]
+        if index >= padded.shape[2]:
+            raise ValueError(f"channel must be between 0 and {padded.shape[2] - 1}, got {index}")
+    padded = padded[:, :, index]
+    window = input_window(array.shape[:2], weights, row, col, stride, padding, edge, dilation)
     top = window.top + geometry.pad[0]
     left = window.left + geometry.pad[2]
     d = window.dilation

@@ -51,7 +51,8 @@ def load_rgb(source: object, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     max_pixels: the largest width*height accepted (default MAX_PIXELS = 40 megapixels).
     """
     if isinstance(source, np.ndarray):
-        _check_size(source.shape[1] if source.ndim > 1 else 0, source.shape[0], max_pixels)
+        if source.ndim >= 2:
+            _check_size(source.shape[1], source.shape[0], max_pixels)
         return _array_to_rgb(source)
     if isinstance(source, Image.Image):
         _check_size(source.width, source.height, max_pixels)
@@ -200,7 +201,8 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
         values = np.concatenate([np.repeat(values[:, :, :1], 3, axis=2), values[:, :, 1:]], 2)
     if values.shape[2] == 4:
         return _on_black(values)
-    return np.ascontiguousarray(values)
+    # A fresh, writeable array: never a read-only view of Pillow's buffer or the caller's array.
+    return np.array(values, dtype=np.uint8, order="C")
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:

@@ -30,6 +30,10 @@ def test_rgb_png_round_trips_exactly(tmp_path):
     out = load_rgb(saved(tmp_path, Image.fromarray(pixels), "a.png"))
     assert out.dtype == np.uint8 and out.shape == (7, 9, 3)
     np.testing.assert_array_equal(out, pixels)
+    assert out.flags.writeable and out.flags.c_contiguous
+    copy = load_rgb(pixels)
+    copy[0, 0] = 0  # the result never aliases the caller's array
+    assert not np.shares_memory(copy, pixels)
 
 
 def test_rgba_half_transparent_is_composited_on_black(tmp_path):
@@ -127,7 +131,9 @@ def test_sources_bytes_pil_and_arrays(tmp_path):
     "array,match",
     [
         (np.zeros((2, 2, 5), np.uint8), "C = 1, 2, 3 or 4"),
-        (np.zeros(4, np.uint8), "no pixels|shape"),
+        (np.zeros(4, np.uint8), "shape"),
+        (np.array(7), "shape"),
+        (np.zeros((0, 3), np.uint8), "no pixels"),
         (np.array([[np.nan]]), "NaN"),
         (np.array([[-0.5, 2.0]]), r"\[0, 1\] or \[0, 255\]"),
         (np.array([[300]], np.int32), "0..255"),

@@ -32,7 +32,7 @@ import pandas as pd
 from kernels_playground import arithmetic
 from kernels_playground.convolve import apply_kernel, pool, relu, warm_up
 from kernels_playground.explain import step_at
-from kernels_playground.images import ImageError, fit_within, load_rgb
+from kernels_playground.images import MAX_PIXELS, ImageError, fit_within, load_rgb
 from kernels_playground.kernels import DESCRIPTIONS, PRESETS, parse_kernel
 from kernels_playground.render import render_feature_map
 from kernels_playground.shapes import LayerRow, describe_stack
@@ -43,7 +43,6 @@ ASSETS = ROOT / "demo_assets"
 PORTRAITS = ROOT / "portraits"
 SHIPPED_WEIGHTS = ROOT / "weights" / "menny.safetensors"
 PLAYGROUND_SIDE = 512  # larger uploads are shrunk so every knob answers at once
-MAX_PIXELS = 40_000_000  # refuse decompression bombs before decoding them
 MAX_UPLOAD = "50mb"
 EDGES = {"zero": "zero", "valid (crop)": "valid", "replicate": "replicate", "reflect": "reflect"}
 POOLS = ("none", "max", "avg")
@@ -60,9 +59,9 @@ CSS = ".pixelated img { image-rendering: pixelated; }"
 # -- errors for people -------------------------------------------------------
 
 
-def people_errors() -> tuple[type[BaseException], ...]:
-    """The exceptions whose message is written for the learner (the cores' contract)."""
-    return (ValueError, TypeError, ImageError, TrainingRefused)
+# The cores' contract: these carry one sentence written for the learner (ImageError,
+# DatasetError and WeightsError are ValueErrors). Anything else is a bug and stays generic.
+PEOPLE_ERRORS = (ValueError, TypeError, ImageError, TrainingRefused)
 
 
 def for_people(handler):
@@ -72,7 +71,7 @@ def for_people(handler):
     def wrapped(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
-        except people_errors() as error:
+        except PEOPLE_ERRORS as error:
             raise gr.Error(str(error), print_exception=False) from None
 
     return wrapped
@@ -112,6 +111,7 @@ def load_image(path: str | None) -> tuple[np.ndarray, str]:
 # -- 1. kernel playground ----------------------------------------------------
 
 
+@for_people
 def preset_kernel(preset: str) -> tuple[str, str]:
     """A preset's grid as editable text (one row per line) and what it does."""
     if preset not in PRESETS:
@@ -226,7 +226,8 @@ def _playground_learn(in_hw, out_hw, k, stride, pad, dilation, flip, pool_args) 
         "same map either way, Sobel changes sign." + (" (flipped now)" if flip else ""),
         "Signed maps: blue is negative, red positive; ReLU keeps only the red.",
         "Pitfall: an RGBA upload has a 4th (alpha) channel; the loader composites it on black "
-        "so every image reaches the kernel as RGB floats in [0, 1].",
+        "so every image reaches the kernel as 3 channels of values 0..255 (a grey or 16-bit "
+        "image is converted the same way).",
     ]
     if pool_args:
         (h, w), window, p_stride = pool_args
@@ -465,8 +466,10 @@ def _results(result, path: Path) -> tuple[str, pd.DataFrame | None]:
         stop = " (stopped early)" if result.stopped_early else ""
         head = f"Done in {result.seconds:.0f} s{stop}; best epoch {result.best_epoch}."
     metrics = result.test_metrics
+    if not result.history:
+        return head + " Nothing was saved; the Classify tab keeps its model.", None
     if metrics is None:
-        return head + f" Weights: `{path}`.", None
+        return head + f" The best weights so far are saved to `{path}` and classify now.", None
     lines = [
         head,
         f"**Test accuracy {metrics.accuracy:.1%}**, loss {metrics.loss:.3f}; "
@@ -522,7 +525,7 @@ def _train(session: Session, settings, progress):
             ),
         )
         run = session.runs.start()
-    except people_errors() as error:
+    except PEOPLE_ERRORS as error:
         raise gr.Error(str(error), print_exception=False) from None
     events: queue.Queue = queue.Queue()
     outcome: dict = {}
@@ -557,23 +560,16 @@ def _train(session: Session, settings, progress):
                 f"{item.val_acc:.1%}, {item.images_per_s:.0f} images/s."
             )
             yield status, _curves(history), "", None, _train_learn(history, config.patience, best)
-        if "error" in outcome:
-            raise gr.Error(f"training failed: {outcome['error']}", print_exception=False)
+        error = outcome.get("error")
+        if isinstance(error, PEOPLE_ERRORS):  # e.g. too few images to split
+            raise gr.Error(str(error), print_exception=False)
+        if error is not None:  # a bug: the log gets the traceback, the learner one line
+            raise gr.Error(
+                f"training failed ({type(error).__name__}); see the server log"
+            ) from error
         result = outcome["result"]
         if result.history:
-            metrics = result.test_metrics.to_dict() if result.test_metrics else None
-            save(
-                run.weights_path,
-                result.model,
-                {
-                    "classes": result.classes,
-                    "image_size": config.image_size,
-                    "config": config.to_dict(),
-                    "best_epoch": result.best_epoch,
-                    "test_metrics": metrics,
-                    "dataset_fingerprint": result.fingerprint,
-                },
-            )
+            save(run.weights_path, result.model, result.metadata())
             session.runs.finish(run)
         summary, confusion = _results(result, run.weights_path)
         learn = _train_learn(result.history, config.patience, result.best_epoch)

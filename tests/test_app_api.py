@@ -5,6 +5,9 @@ sentences for bad input, and keep answering afterwards.
 """
 
 import re
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -165,12 +168,37 @@ def test_zip_escaping_its_folder(client, tmp_path, app_workdir):
     assert not list(app_workdir.parent.rglob("escaped.png"))
 
 
+def test_huge_image_is_refused_before_decoding(client, tmp_path):
+    huge = tmp_path / "huge.png"
+    Image.new("1", (8000, 6000)).save(huge)  # 48 megapixels in a few kilobytes
+    with pytest.raises(ImageError) as oracle:
+        load_rgb(huge)
+    assert str(oracle.value) in error_of(lambda: playground(client, image=huge))
+
+
 def test_app_still_answers(client):
     grid, _ = client.predict("identity", api_name="/preset_kernel")
     np.testing.assert_array_equal(parse_kernel(grid), PRESETS["identity"])
 
 
-# -- training and classifying ------------------------------------------------------------
+# -- classifying and training ------------------------------------------------------------
+
+
+def test_shipped_model_classifies_bundled_portraits(client, running_app):
+    """Runs before the training below replaces the session's model."""
+    from menny_core.weights import read_metadata
+
+    weights = running_app[1].runs.current_weights
+    examples = demo.portrait_examples(per_class=1)
+    if weights is None or not examples:
+        pytest.skip("shipped weights or bundled portraits are missing in this checkout")
+    classes = list(read_metadata(weights)["classes"])
+    for example in examples:
+        label = client.predict(handle_file(example), api_name="/classify")[0]
+        probabilities = {c["label"]: c["confidence"] for c in label["confidences"]}
+        assert sorted(probabilities) == sorted(classes)
+        assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+        assert label["label"] == Path(example).parent.name, example
 
 
 def tiny_dataset_zip(folder: Path) -> Path:
@@ -233,3 +261,45 @@ def test_classify_with_the_session_model(client, trained):
 
 def test_cancel_without_a_run(client):
     assert client.predict(api_name="/cancel_training").startswith("Nothing to cancel")
+
+
+def test_second_training_is_refused_and_cancel_stops_the_first(client, running_app, tmp_path):
+    data = handle_file(str(tiny_dataset_zip(tmp_path)))
+    settings = ("my .zip", data, 0.5, 15, 0.6, 0.0, "simple", 200, 8, 3e-3, 1e-4, 0.25, 200, 0)
+    first = client.submit(*settings, api_name="/train")
+    runs = running_app[1].runs
+    deadline = time.monotonic() + 60
+    while not runs.busy and time.monotonic() < deadline:
+        time.sleep(0.05)
+    message = error_of(lambda: client.predict(*settings, api_name="/train"))
+    assert message.startswith("a training run is already in progress (started ")
+    assert message.endswith("wait for it or press Cancel")
+    assert client.predict(api_name="/cancel_training").startswith("Cancelling")
+    summary = first.result(timeout=120)[0]
+    assert summary.startswith("Cancelled after")
+    assert not runs.busy
+
+
+# -- the command line -----------------------------------------------------------------------
+
+
+def run_demo(*flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "demo.py"), *flags],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+
+
+def test_bad_auth_is_one_line():
+    result = run_demo("--auth", "nobody")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "demo.py: error: --auth must look like USER:PASS (both non-empty), got 'nobody'"
+    ]
+
+
+def test_no_train_has_no_training_endpoints(tmp_path):
+    app = demo.build_app(demo.Session(tmp_path, None, allow_training=False))
+    names = {fn.api_name for fn in app.fns.values()}
+    assert {"playground", "shapes", "classify", "preset_kernel"} <= names
+    assert not names & {"train", "augment_preview", "cancel_training"}

@@ -382,7 +382,13 @@ def _preview(session, source, upload, flip_prob, rotation, crop_low, grey_prob, 
     folder = _dataset(session, source, upload)
     augment = Augment(float(flip_prob), float(rotation), (float(crop_low), 1.0), float(grey_prob))
     spread = folder.samples[:: max(1, len(folder.samples) // 16)][:16]  # every class shows
-    return preview_grid(spread, IMAGE_SIZE, augment, count=16, seed=int(seed or 0))
+    grid = preview_grid(spread, IMAGE_SIZE, augment, count=16, seed=int(seed or 0))
+    counts = ", ".join(f"{name} ({count})" for name, count in folder.counts().items())
+    note = f"{len(folder.samples)} images in {len(folder.classes)} classes: {counts}."
+    if folder.skipped:
+        path, reason = folder.skipped[0]
+        note += f" {len(folder.skipped)} file(s) left out, e.g. {Path(path).name}: {reason}."
+    return grid, note
 
 
 @for_people
@@ -645,6 +651,7 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
                         format="png",
                         elem_classes="pixelated",
                     )
+                    dataset_note = gr.Markdown(elem_id="dataset-note")
             with gr.Column(scale=1):
                 variant = gr.Radio(["simple", "complex"], value="simple", label="Model variant")
                 with gr.Row():
@@ -668,14 +675,18 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
                     label="Loss and accuracy per epoch",
                 )
         metrics = gr.Markdown()
-        confusion = gr.Dataframe(label="Confusion matrix (rows: true class)", interactive=False)
+        confusion = gr.Dataframe(
+            pd.DataFrame({"true \\ predicted": []}),
+            label="Confusion matrix (rows: true class, columns: predicted)",
+            interactive=False,
+        )
         with gr.Accordion("Learn", open=False):
             learn = gr.Markdown()
     augment = [flip_prob, rotation, crop_low, grey_prob]
     preview_button.click(
         session.preview,
         [source, upload, *augment, seed],
-        preview,
+        [preview, dataset_note],
         api_name="augment_preview",
         preprocess=False,
     )

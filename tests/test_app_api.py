@@ -226,10 +226,11 @@ def trained(client, tmp_path_factory):
 
 
 def test_augment_preview_is_a_grid_of_16(trained):
-    preview, _ = trained
+    (preview, note), _ = trained
     from menny_core.model import IMAGE_SIZE
 
     assert size_of(preview) == (4 * IMAGE_SIZE, 4 * IMAGE_SIZE)
+    assert note == "16 images in 2 classes: blue (8), red (8)."
 
 
 def test_one_epoch_training_reports_and_saves(trained, running_app):

@@ -1,10 +1,12 @@
 """The real page in headless Chromium: open each tab, turn a knob, upload, see the answer.
 
 Chromium comes from the system (Debian: `apt-get install chromium chromium-driver`); this
-test never downloads a browser. Each tab's screenshot goes to docs/screenshots/<tab>.png
-(the README shows them).
+test never downloads a browser. Each tab's screenshot goes to tests/artifacts/<tab>.png, and
+also to docs/screenshots/<tab>.png (the README's pictures) with MENNY_UPDATE_SCREENSHOTS=1:
+    MENNY_UPDATE_SCREENSHOTS=1 python -m pytest tests/test_browser.py
 """
 
+import os
 import shutil
 from pathlib import Path
 
@@ -13,7 +15,8 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-SHOTS = ROOT / "docs" / "screenshots"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+DOCS = ROOT / "docs" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
     "--headless",
@@ -46,8 +49,10 @@ def page(app_url):
 
 
 def shoot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    folders = [ARTIFACTS] + ([DOCS] if os.environ.get("MENNY_UPDATE_SCREENSHOTS") == "1" else [])
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 def open_tab(page, name: str) -> None:
@@ -102,8 +107,9 @@ def test_train_tab_preview(page, running_app, tmp_path):
     portraits = ROOT / "portraits"
     if not any(portraits.glob("*/*")):
         # No bundled dataset in this checkout: the page must say so, not break.
-        page.get_by_text("portraits").first.wait_for(timeout=WAIT_MS)
+        page.get_by_text("has no class sub-folders").first.wait_for(timeout=WAIT_MS)
         shoot(page, "train")
         pytest.skip("the bundled portraits are missing: checked the error message only")
     page.locator("#preview img").wait_for(timeout=WAIT_MS)
+    wait_text(page, "#dataset-note", "images in")
     shoot(page, "train")

@@ -138,8 +138,8 @@ def torch_infer_run(variant, size, channels_last: bool):
 
 
 def per_op_table(variant: str, size: int, batch: int, repeats: int) -> list[str]:
-    """Forward and forward+backward of each conv layer and of ReLU + pool, both libraries,
-    at the shapes the network really has (milliseconds, batch `batch`)."""
+    """Forward and forward+backward of each conv layer and of the pool + ReLU (in the
+    model's order), both libraries, at the shapes the network really has (ms, batch `batch`)."""
     widths, _ = VARIANTS[variant]
     rows = [f"{'layer':<26}{'MLX fwd':>9}{'MLX f+b':>9}{'torch fwd':>11}{'torch f+b':>11}"]
     c_in, side = 3, size
@@ -157,12 +157,12 @@ def per_op_table(variant: str, size: int, batch: int, repeats: int) -> list[str]
             torch.nn.functional.conv2d(tx, tw, padding=1).sum().backward()
 
         y = mx.random.normal((batch, side, side, c_out))
-        pool_grad = mx.grad(lambda y: max_pool_2x2(mx.maximum(y, 0)).sum())
+        pool_grad = mx.grad(lambda y: mx.maximum(max_pool_2x2(y), 0).sum())
         ty = torch.randn(batch, c_out, side, side).contiguous(memory_format=torch.channels_last)
         ty.requires_grad_()
 
         def torch_pool(ty=ty):
-            torch.nn.functional.max_pool2d(torch.relu(ty), 2).sum().backward()
+            torch.relu(torch.nn.functional.max_pool2d(ty, 2)).sum().backward()
 
         ms = [
             1000 * timed(lambda x=x, w=w: mx.eval(mx.conv2d(x, w, padding=1)), repeats),
@@ -174,12 +174,12 @@ def per_op_table(variant: str, size: int, batch: int, repeats: int) -> list[str]
         name = f"conv {c_in}->{c_out} @ {side}x{side}"
         rows.append(f"{name:<26}{ms[0]:>9.1f}{ms[1]:>9.1f}{ms[2]:>11.1f}{ms[3]:>11.1f}")
         pool = [
-            1000 * timed(lambda y=y: mx.eval(max_pool_2x2(mx.maximum(y, 0))), repeats),
+            1000 * timed(lambda y=y: mx.eval(mx.maximum(max_pool_2x2(y), 0)), repeats),
             1000 * timed(lambda y=y, g=pool_grad: mx.eval(g(y)), repeats),
-            1000 * timed(lambda ty=ty: torch.nn.functional.max_pool2d(torch.relu(ty), 2), repeats),
+            1000 * timed(lambda ty=ty: torch.relu(torch.nn.functional.max_pool2d(ty, 2)), repeats),
             1000 * timed(torch_pool, repeats),
         ]
-        name = f"relu + pool {c_out} @ {side}x{side}"
+        name = f"pool + relu {c_out} @ {side}x{side}"
         rows.append(f"{name:<26}{pool[0]:>9.1f}{pool[1]:>9.1f}{pool[2]:>11.1f}{pool[3]:>11.1f}")
         c_in, side = c_out, side // 2
     return rows

@@ -129,7 +129,8 @@ def _table(matrix: np.ndarray, digits: int = 3) -> str:
     """A 2-D array as a markdown table (no header row of its own)."""
     cols = matrix.shape[1]
     lines = ["|" + " |" * cols, "|" + "---|" * cols]
-    lines += ["| " + " | ".join(f"{v:.{digits}g}" for v in row) + " |" for row in matrix]
+    # + 0.0 turns -0.0 (a negative weight times a zero pixel) into 0 for display.
+    lines += ["| " + " | ".join(f"{v + 0.0:.{digits}g}" for v in row) + " |" for row in matrix]
     return "\n".join(lines)
 
 
@@ -197,10 +198,11 @@ def playground(
     sums = _arithmetic_text(image.shape[:2], kernel.shape, stride, pad, dilation, pool_args)
     step = step_at(image, kernel, int(step_row), int(step_col), **options)
     step_md = (
-        f"**Output ({int(step_row)}, {int(step_col)})**: the patch under the kernel, times the "
-        f"kernel, summed.\n\nPatch:\n\n{_table(step.patch)}\n\nKernel"
+        f"**Output ({int(step_row)}, {int(step_col)})**"
+        f"{' of the red channel' if mode == 'per_channel' else ''}: the patch under the "
+        f"kernel, times the kernel, summed.\n\nPatch:\n\n{_table(step.patch)}\n\nKernel"
         f"{' (flipped: true convolution)' if flip else ''}:\n\n{_table(step.kernel)}\n\n"
-        f"Products:\n\n{_table(step.products)}\n\n{step.text}\n\n"
+        f"Products:\n\n{_table(step.products)}\n\n`{step.text}`\n\n"
         f"Sum = **{step.total:.4g}**, the feature map holds **{step.value:.4g}** there"
         f"{' before ReLU' if use_relu else ''}."
     )

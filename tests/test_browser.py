@@ -75,6 +75,8 @@ def test_playground_knob_and_upload(page, tmp_path):
     page.locator("#picture input[type=file]").set_input_files(str(photo))
     wait_text(page, "#sums", "floor((200 - 3 + 2*1) / 2) + 1")  # the upload's own height
     page.locator("#feature img").wait_for(timeout=WAIT_MS)
+    page.get_by_text("Step by step: one output value").click()
+    page.get_by_text("Sum = ").first.wait_for(timeout=WAIT_MS)
     shoot(page, "playground")
 
 

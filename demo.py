@@ -759,7 +759,8 @@ def build_app(session: Session) -> gr.Blocks:
                         preset_kernel(preset.value)[0],
                         lines=5,
                         max_lines=7,
-                        label="Kernel (3x3 to 7x7, one row per line; edit freely)",
+                        label="Kernel (3x3 to 7x7, one row per line; applies when you click away)",
+                        elem_id="grid",
                     )
                     about = gr.Markdown(preset_kernel(preset.value)[1])
                 with gr.Column(scale=1):
@@ -784,7 +785,7 @@ def build_app(session: Session) -> gr.Blocks:
                     label="Feature map", format="png", elem_classes="pixelated", elem_id="feature"
                 )
                 pooled = gr.Image(label="Pooled", format="png", elem_classes="pixelated")
-            value_range = gr.Markdown()
+            value_range = gr.Markdown(elem_id="value-range")
             sums = gr.Markdown(elem_id="sums")
             with gr.Accordion("Step by step: one output value", open=False):
                 with gr.Row():
@@ -809,16 +810,19 @@ def build_app(session: Session) -> gr.Blocks:
             step_row,
             step_col,
         ]
-        preset.change(preset_kernel, preset, [grid, about], api_name="preset_kernel")
-        gr.on(
-            [app.load] + [knob.change for knob in knobs],
-            playground,
-            knobs,
-            [shown_input, feature, value_range, pooled, sums, step_text, learn_playground],
-            api_name="playground",
+        update = dict(
+            fn=playground,
+            inputs=knobs,
+            outputs=[shown_input, feature, value_range, pooled, sums, step_text, learn_playground],
             preprocess=False,  # see file_path()
             trigger_mode="always_last",
             show_progress="minimal",
+        )
+        # The grid applies on blur, not per keystroke: "1 0 -" mid-typing is not an error.
+        live = [knob.change for knob in knobs if knob is not grid]
+        gr.on([app.load, grid.blur, *live], api_name="playground", **update)
+        preset.change(preset_kernel, preset, [grid, about], api_name="preset_kernel").then(
+            api_visibility="undocumented", **update
         )
 
         with gr.Tab("Shapes", id="shapes"):

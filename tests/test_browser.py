@@ -75,6 +75,15 @@ def test_playground_knob_and_upload(page, tmp_path):
     page.locator("#picture input[type=file]").set_input_files(str(photo))
     wait_text(page, "#sums", "floor((200 - 3 + 2*1) / 2) + 1")  # the upload's own height
     page.locator("#feature img").wait_for(timeout=WAIT_MS)
+    # A preset fills the grid; an edited grid applies when the box loses focus.
+    page.get_by_label("Preset kernel").click()
+    page.get_by_role("option", name="Laplacian (4-neighbour)").click()
+    grid = page.locator("#grid textarea")
+    sync_api.expect(grid).to_have_value("0  1  0\n1  -4  1\n0  1  0", timeout=WAIT_MS)
+    before = page.locator("#value-range").inner_text()
+    grid.fill("0 0 0\n0 2 0\n0 0 0")
+    grid.blur()
+    sync_api.expect(page.locator("#value-range")).not_to_have_text(before, timeout=WAIT_MS)
     page.get_by_text("Step by step: one output value").click()
     page.get_by_text("Sum = ").first.wait_for(timeout=WAIT_MS)
     shoot(page, "playground")

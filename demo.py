@@ -332,8 +332,10 @@ class Session:
         from menny_core.predict import Predictor  # loaded on first use: a faster start
 
         path = self.runs.current_weights
-        if path is None or not path.is_file():
-            raise ValueError(f"no trained weights found ({path}): train a model in the Train tab")
+        if path is None:
+            raise ValueError("there is no model yet: train one in the Train tab")
+        if not path.is_file():
+            raise ValueError(f"the model's weights file is gone ({path}): train a new model")
         if path not in self._predictors:
             self._predictors[path] = Predictor(path)
         return self._predictors[path]
@@ -601,8 +603,11 @@ def classify_tab(app: gr.Blocks, session: Session) -> None:
                     elem_id="photo",
                 )
                 examples = portrait_examples()
+                picked = None
                 if examples:
-                    gr.Examples(examples, inputs=photo, label="Bundled portraits")
+                    picked = gr.Examples(
+                        examples, inputs=photo, label="Bundled portraits", elem_id="portraits"
+                    )
                 button = gr.Button("Classify", variant="primary")
                 model_note = gr.Markdown(session.runs.describe_current())
             with gr.Column(scale=1):
@@ -620,15 +625,17 @@ def classify_tab(app: gr.Blocks, session: Session) -> None:
         )
         with gr.Accordion("Learn", open=False):
             learn = gr.Markdown()
-    gr.on(
-        [button.click, photo.upload],
-        session.classify,
-        photo,
-        [label, unsure, saliency, maps, learn, model_note],
-        api_name="classify",
+    classify = dict(
+        fn=session.classify,
+        inputs=photo,
+        outputs=[label, unsure, saliency, maps, learn, model_note],
         preprocess=False,  # see file_path()
         concurrency_limit=1,  # one MLX forward+backward at a time on the shared model
+        concurrency_id="classify",
     )
+    gr.on([button.click, photo.upload], api_name="classify", **classify)
+    if picked is not None:  # a click on a bundled portrait classifies it at once
+        picked.load_input_event.then(api_visibility="undocumented", **classify)
 
 
 def train_tab(app: gr.Blocks, session: Session) -> None:

@@ -104,6 +104,10 @@ def test_classify_tab(page, running_app):
     if running_app[1].runs.current_weights is None:  # no shipped weights, no training yet
         pytest.skip("no model to classify with: neither shipped weights nor a trained run")
     open_tab(page, "Classify")
+    portraits = page.locator("#portraits img")
+    if portraits.count():  # a click on a bundled portrait classifies it at once
+        portraits.first.click()
+        page.locator("#label").get_by_text("%").first.wait_for(timeout=WAIT_MS)
     page.locator("#photo input[type=file]").set_input_files(
         str(ROOT / "demo_assets" / "circle.png")
     )

@@ -938,7 +938,15 @@ def main(argv: list[str] | None = None) -> None:
         print(f"demo.py: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     session = Session(args.workdir.resolve(), args.weights, allow_training=not args.no_train)
-    url = launch(build_app(session), args, auth)
+    try:
+        url = launch(build_app(session), args, auth)
+    except OSError as error:  # Gradio: "Cannot find empty port in range: 7860-7860. ..."
+        print(
+            f"demo.py: error: cannot serve on {args.host}:{args.port} "
+            f"({error.strerror or 'in use'}); pick another with --port",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
     print(f"Menny is ready at {url}; Ctrl+C stops it.")
     try:
         while True:

@@ -299,6 +299,15 @@ def test_bad_auth_is_one_line():
     ]
 
 
+def test_busy_port_is_one_line(app_url):
+    port = app_url.rstrip("/").rsplit(":", 1)[1]
+    result = run_demo("--port", port)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"demo.py: error: cannot serve on 127.0.0.1:{port} (in use); pick another with --port"
+    ]
+
+
 def test_no_train_has_no_training_endpoints(tmp_path):
     app = demo.build_app(demo.Session(tmp_path, None, allow_training=False))
     names = {fn.api_name for fn in app.fns.values()}

@@ -908,7 +908,6 @@ def launch(app: gr.Blocks, args: argparse.Namespace, auth) -> str:
             quiet=True,
             max_file_size=MAX_UPLOAD,
             css=CSS,
-            allowed_paths=[str(ASSETS), str(PORTRAITS)],
         )
     if args.share:
         if app.share_url:

@@ -1,0 +1,432 @@
+"""Drawing one portrait's parts with Pillow's ImageDraw: head, hair, eyes, nose, mouth, clothes.
+
+The head is treated as a sphere seen by a distant camera. A point of the face is given in
+face coordinates (u, v): u from -1 (the character's right edge, image left in a front view)
+to +1, v from -1 (top of the head) to +1 (chin), both as fractions of the head's half-width
+`a` and half-height `b` in pixels. Turning the head (yaw) moves a point along its circle of
+longitude, x = cx + a*sin(asin(u) + yaw), and shrinks its width by cos(asin(u) + yaw); a
+point with that cosine below ~0 is behind the head and not drawn. Raising the chin (pitch)
+slides every feature up and squeezes them together; lowering it does the opposite. That is
+all the 3-D there is: enough for a three-quarter view and a profile to look like one.
+
+Colours are (R, G, B) in 0..255; coordinates are pixels on the working canvas (drawn at
+twice the output size and shrunk afterwards, for anti-aliasing).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PIL import ImageDraw
+
+if TYPE_CHECKING:
+    from menny_core.portraits import Character
+
+RGB = tuple[int, int, int]
+Point = tuple[float, float]
+
+
+def shade(colour: RGB, factor: float) -> RGB:
+    """`colour` times `factor` (< 1 darker, > 1 lighter), clipped to 0..255."""
+    return tuple(max(0, min(255, round(c * factor))) for c in colour)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Pose:
+    """Where the head is and which way it looks.
+
+    cx, cy: head centre in px; a, b: head half-width and half-height in px;
+    yaw: radians, positive turns the nose toward the image's right (pi/2 is a profile);
+    pitch: -1 (chin down) .. +1 (chin up).
+    """
+
+    cx: float
+    cy: float
+    a: float
+    b: float
+    yaw: float
+    pitch: float
+
+    def at(self, u: float, v: float) -> tuple[float, float, float]:
+        """(x, y, facing) of face point (u, v); facing = cos of its angle to the camera."""
+        phi = math.asin(max(-1.0, min(1.0, u))) + self.yaw
+        # Chin up: features rise toward the top of the head and crowd together.
+        v_seen = v * (1 - 0.15 * abs(self.pitch)) - 0.28 * self.pitch
+        return self.cx + self.a * math.sin(phi), self.cy + self.b * v_seen, math.cos(phi)
+
+    def xy(self, u: float, v: float) -> Point:
+        x, y, _ = self.at(u, v)
+        return (x, y)
+
+    @property
+    def turn(self) -> float:
+        """sin(yaw): 0 front, +-0.6 three-quarter, +-1 profile."""
+        return math.sin(self.yaw)
+
+
+def superellipse(
+    cx: float, cy: float, a: float, b: float, top: float, bottom: float, n: int = 72
+) -> list[Point]:
+    """Outline of a head: exponent `top` for the upper half, `bottom` for the lower one.
+
+    2 is an ellipse; larger exponents square it off (a square jaw is ~3.5).
+    """
+    points = []
+    for i in range(n):
+        t = 2 * math.pi * i / n
+        c, s = math.cos(t), math.sin(t)
+        e = bottom if s > 0 else top
+        x = a * math.copysign(abs(c) ** (2 / e), c)
+        y = b * math.copysign(abs(s) ** (2 / e), s)
+        points.append((cx + x, cy + y))
+    return points
+
+
+# -- head ------------------------------------------------------------------------------
+
+
+def draw_face(draw: ImageDraw.ImageDraw, pose: Pose, who: Character, skin: RGB, lw: int) -> None:
+    """Ears, the face outline and, in a turned view, the nose and chin that stick out."""
+    for side in (-1, 1):
+        x, y, facing = pose.at(side * 0.999, 0.08)
+        if facing > -0.35:
+            rx, ry = pose.a * (0.16 + 0.12 * max(0.0, facing)), pose.b * 0.17
+            box = (x - rx, y - ry, x + rx, y + ry)
+            draw.ellipse(box, fill=shade(skin, 0.92), outline=shade(skin, 0.62), width=lw)
+    # The silhouette is fixed; turning only pushes the jaw a little toward the nose.
+    outline = superellipse(
+        pose.cx + 0.08 * pose.a * pose.turn,
+        pose.cy,
+        pose.a,
+        pose.b,
+        2.0,
+        who.jaw,
+    )
+    draw.polygon(outline, fill=skin, outline=shade(skin, 0.62), width=lw)
+    for side in (-1, 1):  # ears seen from the side sit on the head, in front of it
+        x, y, facing = pose.at(side * 0.999, 0.08)
+        if facing > 0.3:
+            rx, ry = pose.a * 0.13 * facing + 2, pose.b * 0.15
+            box = (x - rx, y - ry, x + rx, y + ry)
+            draw.ellipse(box, fill=shade(skin, 0.9), outline=shade(skin, 0.62), width=lw)
+            draw.arc(box, 200, 340, fill=shade(skin, 0.6), width=lw)
+    if pose.pitch > 0.5:  # the underside of the jaw shows when the chin is up
+        x, y = pose.cx, pose.cy + pose.b * 0.95
+        draw.chord(
+            (x - pose.a * 0.6, y - pose.b * 0.12, x + pose.a * 0.6, y + pose.b * 0.12),
+            0,
+            180,
+            fill=shade(skin, 0.78),
+        )
+
+
+def draw_nose(draw: ImageDraw.ImageDraw, pose: Pose, skin: RGB, length: float, lw: int) -> None:
+    """A front nose is two nostrils and a shadow; a turned one sticks out of the face."""
+    edge = shade(skin, 0.6)
+    tip_v = 0.2 + 0.14 * length
+    if abs(pose.turn) < 0.3:
+        for side in (-1, 1):
+            x, y = pose.xy(side * 0.08, tip_v + 0.04)
+            draw.ellipse((x - lw * 2, y - lw, x + lw * 2, y + lw), fill=shade(skin, 0.55))
+        x0, y0 = pose.xy(0.06, 0.0)
+        x1, y1 = pose.xy(0.1, tip_v)
+        draw.line([(x0, y0), (x1, y1)], fill=shade(skin, 0.75), width=lw)
+        return
+    sign = 1 if pose.turn > 0 else -1
+    stick_out = 0.22 * length * abs(pose.turn) * pose.a
+    top = pose.xy(0.0, -0.02)
+    base = pose.xy(0.0, tip_v + 0.08)
+    tip = (pose.xy(0.0, tip_v)[0] + sign * stick_out, pose.xy(0.0, tip_v)[1])
+    draw.polygon([top, tip, base], fill=skin, outline=edge, width=lw)
+    x, y = base[0] + sign * stick_out * 0.35, base[1] - lw * 2
+    draw.ellipse((x - lw * 2, y - lw, x + lw * 2, y + lw), fill=shade(skin, 0.5))
+
+
+def draw_eyes(draw: ImageDraw.ImageDraw, pose: Pose, who: Character, eyes: RGB, lw: int) -> None:
+    """Whites, iris, pupil, glint and brows; the style says width/height, lashes, glasses."""
+    style = who.eye_style
+    width, height = {"narrow": (0.17, 0.06), "round": (0.18, 0.15), "medium": (0.16, 0.1)}.get(
+        style, (0.2, 0.08)
+    )
+    brow = shade(who.brow, 1.0)
+    for side in (-1, 1):
+        x, y, facing = pose.at(side * 0.38, 0.02)
+        if facing < 0.2:
+            continue
+        rx, ry = pose.a * width * facing, pose.a * height
+        if style == "almond":  # pointed corners: a lens shape, with a flicked eyeliner
+            lens = [(x - rx, y)]
+            lens += [(x + rx * math.cos(t), y - ry * math.sin(t)) for t in _steps(0.15, 3.0, 8)]
+            lens += [(x + rx, y)]
+            lens += [
+                (x - rx * math.cos(t), y + ry * 0.8 * math.sin(t)) for t in _steps(0.15, 3.0, 8)
+            ]
+            draw.polygon(lens, fill=(245, 242, 235))
+        else:
+            draw.ellipse((x - rx, y - ry, x + rx, y + ry), fill=(245, 242, 235))
+        ir = min(ry * 0.95, pose.a * 0.075) if style != "round" else ry * 0.72
+        ix = x + pose.turn * rx * 0.25
+        draw.ellipse((ix - ir * facing, y - ir, ix + ir * facing, y + ir), fill=eyes)
+        pr = ir * 0.45
+        draw.ellipse((ix - pr * facing, y - pr, ix + pr * facing, y + pr), fill=(15, 12, 10))
+        g = max(2.0, ir * 0.25)
+        draw.ellipse(
+            (ix - ir * 0.35 - g, y - ir * 0.4 - g, ix - ir * 0.35 + g, y - ir * 0.4 + g),
+            fill=(255, 255, 255),
+        )
+        top_lid = (x - rx, y - ry, x + rx, y + ry)
+        if style == "almond":
+            draw.line(
+                [
+                    (x - rx, y),
+                    *[(x + rx * math.cos(t), y - ry * math.sin(t)) for t in _steps(3.0, 0.0, 8)],
+                    (x + rx * 1.3, y - ry * 1.2),
+                ],
+                fill=(25, 18, 15),
+                width=lw * 2,
+            )
+            for t in _steps(0.5, 2.6, 5):  # lashes
+                px, py = x + rx * math.cos(t), y - ry * math.sin(t)
+                draw.line(
+                    [(px, py), (px + rx * 0.15 * math.cos(t), py - ry * 0.7)],
+                    fill=(25, 18, 15),
+                    width=lw,
+                )
+        else:
+            draw.arc(top_lid, 190, 350, fill=shade(who.brow, 0.6), width=lw)
+        if style == "narrow":  # age: bags under the eyes and crow's feet
+            draw.arc(
+                (x - rx, y - ry * 1.6, x + rx, y + ry * 2.6),
+                30,
+                150,
+                fill=(120, 80, 60),
+                width=max(1, lw // 2 + 1),
+            )
+        # Brows: thick and straight for the old man, arched and thin for the women.
+        arch = {"narrow": 0.02, "round": 0.06, "medium": 0.08, "almond": 0.12}.get(style, 0.06)
+        thick = {"narrow": 0.07, "round": 0.04, "medium": 0.035, "almond": 0.03}.get(style, 0.04)
+        by = y - pose.b * (0.16 if style != "round" else 0.2)
+        pts = [(x + rx * 1.1 * s, by - pose.b * arch * (1 - s * s)) for s in (-1, -0.5, 0, 0.5, 1)]
+        draw.line(pts, fill=brow, width=max(lw, round(pose.b * thick)), joint="curve")
+    if "glasses" in who.accessories:
+        _glasses(draw, pose, lw)
+
+
+def _steps(start: float, stop: float, n: int) -> list[float]:
+    return [start + (stop - start) * i / (n - 1) for i in range(n)]
+
+
+def _glasses(draw: ImageDraw.ImageDraw, pose: Pose, lw: int) -> None:
+    frame = (40, 35, 30)
+    centres = []
+    for side in (-1, 1):
+        x, y, facing = pose.at(side * 0.38, 0.03)
+        if facing < 0.2:
+            continue
+        rx, ry = pose.a * 0.25 * facing, pose.a * 0.15
+        draw.rounded_rectangle(
+            (x - rx, y - ry, x + rx, y + ry), radius=ry * 0.4, outline=frame, width=lw * 2
+        )
+        centres.append((x, y, rx, side))
+    if len(centres) == 2:
+        (x0, y0, r0, _), (x1, y1, r1, _) = centres
+        draw.line([(x0 + r0, y0), (x1 - r1, y1)], fill=frame, width=lw * 2)
+    for x, y, rx, side in centres:  # the arm goes back to the ear on a turned head
+        if side * pose.turn < -0.3:
+            ex, ey = pose.xy(side * 0.999, 0.05)
+            draw.line([(x - side * rx, y), (ex, ey)], fill=frame, width=lw * 2)
+
+
+def draw_mouth(draw: ImageDraw.ImageDraw, pose: Pose, who: Character, skin: RGB, lw: int) -> None:
+    """thin (a straight, kind line), grin (open, with teeth), smile (an arc), lips (coloured)."""
+    style, v = who.mouth, 0.58
+    us = [-0.3 + 0.6 * i / 8 for i in range(9)]
+    curve = {"thin": 0.02, "grin": 0.1, "smile": 0.07, "lips": 0.05}[style]
+    top = []
+    for u in us:
+        x, y, facing = pose.at(u, v)
+        if facing > 0.1:
+            top.append((x, y + pose.b * curve * (1 - (u / 0.3) ** 2 - 0.5)))  # corners up
+    if len(top) < 2:
+        return
+    if style == "grin":
+        low = [(x, y + pose.b * 0.12 * (1 - ((i - 4) / 4) ** 2)) for i, (x, y) in enumerate(top)]
+        draw.polygon(top + low[::-1], fill=(110, 30, 35), outline=(80, 25, 25))
+        teeth = [(x, y + pose.b * 0.035) for x, y in top]
+        draw.polygon(top + teeth[::-1], fill=(250, 250, 245))
+    elif style == "lips":
+        upper = [(x, y - pose.b * 0.05 * (1 - ((i - 4) / 4) ** 2)) for i, (x, y) in enumerate(top)]
+        lower = [(x, y + pose.b * 0.07 * (1 - ((i - 4) / 4) ** 2)) for i, (x, y) in enumerate(top)]
+        draw.polygon(upper + lower[::-1], fill=who.lip_colour)
+        draw.line(top, fill=shade(who.lip_colour, 0.6), width=lw)
+    else:
+        draw.line(top, fill=shade(skin, 0.5), width=lw * 2, joint="curve")
+    if style == "thin":  # smile lines of an older face
+        for side in (-1, 1):
+            pts = [pose.xy(side * 0.35, 0.3), pose.xy(side * 0.42, 0.5), pose.xy(side * 0.4, 0.62)]
+            if pose.at(side * 0.4, 0.5)[2] > 0.2:
+                draw.line(pts, fill=shade(skin, 0.72), width=lw, joint="curve")
+
+
+def draw_freckles(draw: ImageDraw.ImageDraw, pose: Pose, skin: RGB, lw: int) -> None:
+    """A fixed pattern of dots on the cheeks and nose (fixed so it never adds randomness)."""
+    spots = [(-0.45, 0.25), (-0.35, 0.32), (-0.25, 0.24), (-0.4, 0.4), (-0.18, 0.3), (0.0, 0.22)]
+    for u, v in spots + [(-u, v) for u, v in spots if u]:
+        x, y, facing = pose.at(u, v)
+        if facing > 0.2:
+            r = lw * 1.4
+            draw.ellipse((x - r * facing, y - r, x + r * facing, y + r), fill=shade(skin, 0.68))
+
+
+# -- hair ------------------------------------------------------------------------------
+
+
+def _hairline(knots: tuple[tuple[float, float], ...], theta: float) -> float:
+    """Lowest v the hair reaches at face longitude `theta` (degrees), linear between knots."""
+    t = abs(theta)
+    for (t0, v0), (t1, v1) in itertools.pairwise(knots):
+        if t <= t1:
+            return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+    return knots[-1][1]
+
+
+def draw_hair_back(draw: ImageDraw.ImageDraw, pose: Pose, who: Character, hair: RGB) -> None:
+    """The hair behind the head: a thin crescent for short hair, a curtain for long hair."""
+    back = -0.18 * pose.a * pose.turn  # the back of the head shows on the far side
+    cx, cy, a, b = pose.cx + back, pose.cy, pose.a, pose.b
+    if who.hair_style in ("side-part", "spiky"):
+        draw.ellipse((cx - a * 1.04, cy - b * 1.04, cx + a * 1.04, cy + b * 0.55), fill=hair)
+        return
+    if who.hair_style == "bob":  # a helmet to the chin, cut straight
+        width, bottom = 1.22, 0.72
+        shape = superellipse(cx, cy - b * 0.1, a * width, b * 1.02, 2.0, 5.0)
+        shape = [(x, min(y, cy + b * bottom)) for x, y in shape]
+        draw.polygon(shape, fill=hair)
+        return
+    # long and wavy: from above the head down past the shoulders, with rippled sides
+    left, right, bottom = [], [], cy + b * 2.5
+    for i in range(25):
+        y = cy - b * 0.6 + (bottom - cy + b * 0.6) * i / 24
+        spread = a * (1.12 + 0.45 * i / 24) + a * 0.07 * math.sin(i * 1.3)
+        left.append((cx - spread, y))
+        right.append((cx + spread, y))
+    top = superellipse(cx, cy - b * 0.05, a * 1.14, b * 1.1, 2.0, 2.0)
+    draw.polygon([p for p in top if p[1] < cy - b * 0.5], fill=hair)
+    draw.polygon(left + right[::-1], fill=hair)
+
+
+def draw_hair_front(
+    draw: ImageDraw.ImageDraw, pose: Pose, who: Character, hair: RGB, lw: int
+) -> None:
+    """The hair over the head: from the silhouette's top down to the hairline."""
+    knots = {
+        # forehead, temple, sideburn in front of the ear, above the ear, nape
+        "side-part": (
+            (0, -0.55),
+            (62, -0.48),
+            (74, 0.12),
+            (84, 0.12),
+            (88, -0.12),
+            (110, -0.12),
+            (135, 0.42),
+            (180, 0.45),
+        ),
+        "spiky": (
+            (0, -0.5),
+            (62, -0.44),
+            (74, 0.05),
+            (84, 0.05),
+            (88, -0.12),
+            (110, -0.12),
+            (135, 0.42),
+            (180, 0.45),
+        ),
+        "bob": ((0, -0.3), (58, -0.32), (68, 0.66), (180, 0.66)),
+        "long-wavy": ((0, -0.62), (35, -0.45), (66, 0.3), (74, 0.7), (180, 0.7)),
+    }[who.hair_style]
+    volume = {"side-part": 1.07, "spiky": 1.06, "bob": 1.13, "long-wavy": 1.1}[who.hair_style]
+    lift = -0.28 * pose.pitch  # the same shift the features get
+    line = []
+    for i in range(37):
+        phi = -math.pi / 2 + math.pi * i / 36
+        v = min(_hairline(knots, math.degrees(phi - pose.yaw)), 0.9)
+        v_seen = v * (1 - 0.15 * abs(pose.pitch)) + lift
+        width = math.sqrt(max(0.0, 1 - min(1.0, v_seen) ** 2))
+        line.append((pose.cx + pose.a * math.sin(phi) * width, pose.cy + pose.b * v_seen))
+    start = math.pi - math.asin(max(-1.0, min(1.0, (line[0][1] - pose.cy) / pose.b)))
+    stop = 2 * math.pi + math.asin(max(-1.0, min(1.0, (line[-1][1] - pose.cy) / pose.b)))
+    back = -0.06 * pose.a * pose.turn
+    arc = []
+    for i in range(25):
+        t = start + (stop - start) * i / 24
+        arc.append(
+            (
+                pose.cx + back + volume * pose.a * math.cos(t),
+                pose.cy + volume * pose.b * math.sin(t),
+            )
+        )
+    draw.polygon(line[::-1] + arc, fill=hair)
+    dark = shade(hair, 0.6)
+    if who.hair_style == "spiky":  # triangles standing up all round the crown
+        for i in range(9):
+            t = start + 0.25 + (stop - start - 0.5) * i / 8
+            half = 0.17
+            p0 = (
+                pose.cx + back + volume * pose.a * math.cos(t - half),
+                pose.cy + volume * pose.b * math.sin(t - half),
+            )
+            p1 = (
+                pose.cx + back + volume * pose.a * math.cos(t + half),
+                pose.cy + volume * pose.b * math.sin(t + half),
+            )
+            tip = (
+                pose.cx + back + 1.38 * pose.a * math.cos(t),
+                pose.cy + 1.3 * pose.b * math.sin(t),
+            )
+            draw.polygon([p0, tip, p1], fill=hair, outline=dark, width=lw)
+    elif who.hair_style == "side-part":  # the parting, and combed strands away from it
+        x, y, facing = pose.at(-0.45, -0.58)
+        if facing > 0.1:
+            draw.line(
+                [(x, y), (x - pose.a * 0.1, pose.cy - pose.b * 1.02)], fill=dark, width=lw * 2
+            )
+            for k in range(1, 4):
+                sweep = [
+                    pose.xy(-0.4 + 0.3 * k * t, -0.62 - 0.25 * (k / 3) * (1 - t) * t * 4)
+                    for t in (0.0, 0.5, 1.0)
+                ]
+                draw.line(sweep, fill=dark, width=lw, joint="curve")
+    elif who.hair_style == "long-wavy":  # a centre parting and waves drawn on the locks
+        x, y, facing = pose.at(0.0, -0.62)
+        if facing > 0.1:
+            draw.line(
+                [(x, y), (x + pose.a * 0.02, pose.cy - pose.b * 1.08)], fill=dark, width=lw * 2
+            )
+    elif who.hair_style == "bob":  # the fringe's cut line, straight across
+        pts = [(x, y) for x, y in line if pose.cy - pose.b * 0.4 < y < pose.cy - pose.b * 0.2]
+        if len(pts) > 1:
+            draw.line(pts, fill=dark, width=lw)
+
+
+def draw_locks(draw: ImageDraw.ImageDraw, pose: Pose, hair: RGB, lw: int) -> None:
+    """Long hair falling over the shoulders on both sides; drawn before the face, so the
+    face hides the part of each lock behind it."""
+    for side in (-1, 1):
+        x, y, facing = pose.at(side * 0.999, -0.2)
+        if facing < -0.5:
+            continue
+        inner, outer = [], []
+        for i in range(16):
+            t = i / 15
+            yy = y + pose.b * 2.2 * t
+            wave = pose.a * 0.08 * math.sin(t * 10)
+            xx = x + side * pose.a * 0.25 * t + wave
+            inner.append((xx - side * pose.a * 0.35, yy))
+            outer.append((xx + side * pose.a * (0.25 + 0.1 * t), yy))
+        draw.polygon(inner + outer[::-1], fill=hair, outline=shade(hair, 0.7), width=lw)
+        for f in (0.35, 0.7):  # strands
+            strand = [(p[0] + (q[0] - p[0]) * f, p[1]) for p, q in zip(inner, outer, strict=True)]
+            draw.line(strand[3:], fill=shade(hair, 0.75), width=lw, joint="curve")

@@ -1,0 +1,375 @@
+"""The bundled family-portrait dataset, drawn by code: four characters, seven views each.
+
+The seed chapter trained Menny on photos of four people that cannot be shared, so this
+module draws stand-ins with Pillow. The four characters differ in face shape, hair shape,
+eyes, mouth and clothing, not only in hair colour; a classifier has to learn shapes:
+
+    CWK    older man: square jaw, silver side-parted hair, narrow brown eyes, glasses, cardigan
+    Cody   young boy: round face, black spiky hair, big round blue eyes, grin, hoodie
+    Pippa  teenage girl: short oval face, red bob with a fringe, green eyes, freckles, striped tee
+    RJ     woman: long oval face, long wavy blonde hair, almond eyes with eyeliner, blouse
+
+Every image gets its own seeded jitter: position, size, tilt, a little extra head turn,
+hair/skin colour, clothing colour (favourites, but from ONE wardrobe shared by everybody),
+background, and then lighting: brightness x0.8..1.2 times a shading gradient from a key
+light left, right, above or below (up to x0.5..1.5 across the picture), a warm/cool white
+balance and a coloured cast. Colour alone is therefore unreliable (red and blonde hair
+overlap once tinted; see `colour_baseline`), while shapes stay learnable.
+
+Drawing happens at twice the output size and is shrunk with LANCZOS, for smooth edges.
+`generate(out_dir, per_class=40, seed=0)` writes `out_dir/<Name>/<view>_<k>.png`, and the
+same seed gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from kernels_playground.arithmetic import whole
+from menny_core import portrait_features as parts
+from menny_core.portrait_features import RGB, Pose, shade
+
+CLASSES = ("CWK", "Cody", "Pippa", "RJ")
+# View name -> (yaw in degrees, pitch). Yaw < 0 turns the nose toward the image's left;
+# pitch +1 lifts the chin. "left" and "right" are as seen in the picture.
+VIEW_ANGLES = {
+    "front": (0.0, 0.0),
+    "left_three_quarter": (-38.0, 0.0),
+    "right_three_quarter": (38.0, 0.0),
+    "left_side": (-88.0, 0.0),
+    "right_side": (88.0, 0.0),
+    "chin_up": (0.0, 1.0),
+    "chin_down": (0.0, -1.0),
+}
+VIEWS = tuple(VIEW_ANGLES)
+
+# One wardrobe for everybody. Each character has favourite colours (`Character.favourites`,
+# indices into WARDROBE), worn with probability FAVOURITE_SHARE, else any colour: as in real
+# family photos, clothing colour hints at who it is without ever settling it.
+FAVOURITE_SHARE = 0.6
+WARDROBE: tuple[RGB, ...] = (
+    (40, 55, 95), (120, 30, 40), (45, 90, 60), (190, 150, 50), (110, 110, 115),
+    (30, 110, 120), (100, 70, 45), (80, 45, 100), (200, 195, 180), (35, 35, 40),
+    (180, 70, 50), (70, 120, 180), (150, 160, 100), (210, 120, 140),
+)  # fmt: skip
+
+# Lighting jitter, strong on purpose so that colour alone is unreliable: brightness factor
+# range, strength range of the directional shading (1 + s at the lit edge, 1 - s at the
+# other), white-balance shift (red x(1 + w), blue x(1 - w)) and the coloured cast's
+# standard deviation in 0..255 levels per channel.
+BRIGHTNESS = (0.8, 1.2)
+SHADING = (0.1, 0.5)
+WARMTH = 0.3
+CAST = 6.0
+
+
+@dataclass(frozen=True)
+class Character:
+    """One person's traits; the drawing code in `portrait_features` reads them.
+
+    head_width: head half-width as a fraction of the canvas; head_ratio: height/width;
+    jaw: superellipse exponent of the lower face (2 oval, ~3.5 square jaw).
+    """
+
+    name: str
+    description: str
+    face_shape: str  # "square jaw" | "round" | "short oval" | "long oval"
+    head_width: float
+    head_ratio: float
+    jaw: float
+    hair_style: str  # "side-part" | "spiky" | "bob" | "long-wavy"
+    hair_colour: RGB
+    brow: RGB
+    eye_style: str  # "narrow" | "round" | "medium" | "almond"
+    eye_colour: RGB
+    skin: RGB
+    clothing: str  # "cardigan" | "hoodie" | "striped-tee" | "blouse"
+    accessories: tuple[str, ...]
+    mouth: str  # "thin" | "grin" | "smile" | "lips"
+    nose_length: float
+    shoulders: float  # half-width of the shoulders, in head half-widths
+    favourites: tuple[int, ...] = ()
+    lip_colour: RGB = (170, 90, 90)
+
+
+CHARACTERS: dict[str, Character] = {
+    c.name: c
+    for c in (
+        Character(
+            "CWK", "older man, silver groomed side-part, brown eyes, glasses, cardigan",
+            face_shape="square jaw", head_width=0.165, head_ratio=1.22, jaw=3.8,
+            hair_style="side-part", hair_colour=(196, 198, 204), brow=(120, 118, 118),
+            eye_style="narrow", eye_colour=(95, 55, 28), skin=(222, 178, 150),
+            clothing="cardigan", accessories=("glasses",), mouth="thin", nose_length=1.25,
+            shoulders=2.5, favourites=(1, 4, 6),
+        ),
+        Character(
+            "Cody", "young boy, black spiky hair, big blue eyes, round face, hoodie",
+            face_shape="round", head_width=0.18, head_ratio=1.0, jaw=2.0,
+            hair_style="spiky", hair_colour=(28, 24, 26), brow=(30, 25, 25),
+            eye_style="round", eye_colour=(50, 120, 215), skin=(238, 198, 168),
+            clothing="hoodie", accessories=(), mouth="grin", nose_length=0.6,
+            shoulders=1.7, favourites=(5, 10, 11),
+        ),
+        Character(
+            "Pippa", "teenage girl, red bob with a fringe, green eyes, freckles, striped tee",
+            face_shape="short oval", head_width=0.155, head_ratio=1.12, jaw=1.9,
+            hair_style="bob", hair_colour=(178, 68, 32), brow=(140, 60, 35),
+            eye_style="medium", eye_colour=(60, 135, 70), skin=(244, 204, 178),
+            clothing="striped-tee", accessories=("freckles",), mouth="smile", nose_length=0.8,
+            shoulders=1.95, favourites=(3, 7, 13),
+        ),
+        Character(
+            "RJ", "woman, long wavy blonde hair, almond eyes, earrings, necklace, blouse",
+            face_shape="long oval", head_width=0.142, head_ratio=1.42, jaw=1.7,
+            hair_style="long-wavy", hair_colour=(222, 186, 112), brow=(140, 110, 65),
+            eye_style="almond", eye_colour=(125, 105, 55), skin=(232, 192, 162),
+            clothing="blouse", accessories=("earrings", "necklace"), mouth="lips",
+            nose_length=1.0, shoulders=2.05, favourites=(2, 8, 12), lip_colour=(175, 45, 65),
+        ),
+    )
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Outfit:
+    """Colours of one picture's clothes: the garment and a second (shirt, stripes, collar)."""
+
+    main: RGB
+    second: RGB
+
+
+def _rng(rng_or_seed: int | np.random.Generator) -> np.random.Generator:
+    if isinstance(rng_or_seed, np.random.Generator):
+        return rng_or_seed
+    return np.random.default_rng(whole(rng_or_seed, "seed", 0))
+
+
+def _vary(colour: RGB, rng: np.random.Generator, spread: float) -> RGB:
+    """`colour` with its brightness and each channel nudged by about `spread` (a fraction)."""
+    factor = rng.uniform(1 - spread, 1 + spread) * (1 + rng.normal(0, spread / 3, 3))
+    varied = np.clip(np.array(colour) * factor, 0, 255).round()
+    return (int(varied[0]), int(varied[1]), int(varied[2]))
+
+
+# -- clothes ---------------------------------------------------------------------------
+
+
+def _draw_body(
+    draw: ImageDraw.ImageDraw, pose: Pose, who: Character, skin: RGB, outfit: Outfit, lw: int
+) -> None:
+    """Neck, shoulders and the garment, turned about 40% as much as the head."""
+    a, b, bottom = pose.a, pose.b, draw.im.size[1] + 10
+    cx = pose.cx + 0.3 * a * pose.turn
+    sw, nw = who.shoulders * a * (1 - 0.25 * abs(pose.turn)), 0.42 * a
+    ys = pose.cy + b * 1.05 + a * 0.55  # shoulder line: a neck's length below the chin
+    main, second, edge = outfit.main, outfit.second, shade(outfit.main, 0.6)
+    neck_l, neck_r = (cx - nw * 1.3, ys - a * 0.05), (cx + nw * 1.3, ys - a * 0.05)
+    if who.clothing == "hoodie":  # the hood lies behind the neck on the shoulders
+        hood = (cx - a * 1.1, ys - a * 0.55, cx + a * 1.1, ys + a * 0.55)
+        draw.ellipse(hood, fill=shade(main, 0.72), outline=edge, width=lw)
+    neck = (pose.cx - nw, pose.cy + b * 0.5, pose.cx + nw, ys + a * 0.2)
+    draw.rectangle(neck, fill=shade(skin, 0.85))
+    quarter = np.linspace(0, math.pi / 2, 8)
+    left = [
+        (cx - sw * (0.65 + 0.35 * math.sin(t)), ys + a * 0.6 * (1 - math.cos(t))) for t in quarter
+    ]
+    right = [(2 * cx - x, y) for x, y in left]
+    torso = [
+        neck_l,
+        *left,
+        (cx - sw * 1.04, bottom),
+        (cx + sw * 1.04, bottom),
+        *right[::-1],
+        neck_r,
+    ]
+    draw.polygon(torso, fill=main, outline=edge, width=lw)
+    if who.clothing == "cardigan":  # a V showing a collared shirt, buttons down the front
+        v_tip = (cx, ys + a * 1.7)
+        draw.polygon([neck_l, v_tip, neck_r], fill=second)
+        for s in (-1, 1):
+            collar = [
+                (cx + s * nw * x, ys + a * y) for x, y in ((1.1, -0.15), (0.2, 0.35), (1.45, 0.25))
+            ]
+            draw.polygon(collar, fill=second, outline=edge, width=lw)
+            draw.line(
+                [(cx + s * nw * 1.3, neck_l[1]), (cx + s * a * 0.1, v_tip[1])],
+                fill=edge,
+                width=lw * 3,
+            )
+        draw.line([v_tip, (cx, bottom)], fill=edge, width=lw * 2)
+        for k in range(4):
+            x, y, r = cx + a * 0.12, v_tip[1] + a * (0.15 + 0.4 * k), a * 0.07
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=shade(main, 0.4))
+    elif who.clothing == "hoodie":  # a round neckline, two drawstrings, the pocket's top
+        collar = (cx - nw * 1.35, ys - a * 0.4, cx + nw * 1.35, ys + a * 0.35)
+        draw.chord(collar, 0, 180, fill=shade(main, 0.8), outline=edge, width=lw)
+        for s in (-1, 1):
+            x, end = cx + s * a * 0.3, cx + s * a * 0.35
+            draw.line([(x, ys + a * 0.2), (end, ys + a * 1.5)], fill=second, width=lw * 3)
+            draw.rectangle(
+                (end - lw * 3, ys + a * 1.5, end + lw * 3, ys + a * 1.7), fill=(225, 225, 225)
+            )
+        draw.line(
+            [(cx - sw * 0.6, ys + a * 2.6), (cx + sw * 0.6, ys + a * 2.6)], fill=edge, width=lw * 2
+        )
+    elif who.clothing == "striped-tee":  # horizontal stripes under a crew neck
+        for k in range(8):
+            y = ys + a * (0.7 + 0.42 * k)
+            draw.rectangle((cx - sw * 1.03 + lw, y, cx + sw * 1.03 - lw, y + a * 0.2), fill=second)
+        band = (cx - nw * 1.3, ys - a * 0.3, cx + nw * 1.3, ys + a * 0.25)
+        draw.chord(band, 0, 180, fill=second, outline=edge, width=lw)
+        draw.chord((cx - nw, ys - a * 0.3, cx + nw, ys + a * 0.12), 0, 180, fill=shade(skin, 0.85))
+    else:  # blouse: a small V of skin, a wide pointed collar, a necklace with a pendant
+        v_tip = (cx, ys + a * 0.9)
+        draw.polygon([neck_l, v_tip, neck_r], fill=shade(skin, 0.92))
+        for s in (-1, 1):
+            collar = [
+                (cx + s * nw * 1.25, ys - a * 0.12),
+                (cx + s * a * 0.05, v_tip[1]),
+                (cx + s * a * 1.3, ys + a * 0.55),
+            ]
+            draw.polygon(collar, fill=second, outline=edge, width=lw)
+        gold, r = (215, 175, 60), a * 0.08
+        draw.arc((cx - nw, ys - a * 0.6, cx + nw, ys + a * 0.55), 20, 160, fill=gold, width=lw * 2)
+        draw.ellipse((cx - r, ys + a * 0.5, cx + r, ys + a * 0.5 + 2 * r), fill=gold)
+
+
+def _draw_earrings(draw: ImageDraw.ImageDraw, pose: Pose) -> None:
+    for side in (-1, 1):
+        x, y, facing = pose.at(side * 0.999, 0.28)
+        if facing > -0.3:
+            r = pose.a * 0.06
+            draw.ellipse((x - r, y, x + r, y + 2 * r), fill=(220, 180, 60))
+
+
+# -- one picture -----------------------------------------------------------------------
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """(size, size, 3) float32: dark to grey along a random vertical-to-diagonal direction."""
+    dark = rng.uniform(10, 60) + rng.normal(0, 8, 3)
+    light = rng.uniform(100, 180) + rng.normal(0, 12, 3)
+    angle = rng.uniform(math.radians(45), math.radians(135)) * rng.choice([-1, 1])
+    ramp = np.linspace(-0.5, 0.5, size, dtype=np.float32)
+    t = np.clip(ramp[None, :] * math.cos(angle) + ramp[:, None] * math.sin(angle) + 0.5, 0, 1)
+    return dark + (light - dark) * t[..., None]
+
+
+def _light(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Brightness, a directional shading gradient, white balance and a coloured cast."""
+    size = image.shape[0]
+    brightness = rng.uniform(*BRIGHTNESS)
+    angle, strength = rng.integers(4) * math.pi / 2, rng.uniform(*SHADING)
+    ramp = np.linspace(-1, 1, size, dtype=np.float32)
+    gradient = 1 + strength * (ramp[None, :] * math.cos(angle) + ramp[:, None] * math.sin(angle))
+    warmth = rng.uniform(-WARMTH, WARMTH)  # > 0 warm (more red, less blue), < 0 cool
+    balance = np.array([1 + warmth, 1 + 0.1 * warmth, 1 - warmth], dtype=np.float32)
+    cast = rng.normal(0, CAST, 3).astype(np.float32)
+    lit = image * (brightness * gradient)[..., None] * balance + cast
+    return np.clip(lit, 0, 255).round().astype(np.uint8)
+
+
+def render_portrait(
+    name: str, view: str, rng_or_seed: int | np.random.Generator = 0, size: int = 512
+) -> Image.Image:
+    """One portrait of `name` (a CLASSES entry) seen from `view` (a VIEWS entry).
+
+    Returns a size x size RGB image (no alpha), pixel values 0..255. The same int seed gives
+    the same pixels; a Generator is drawn from (so consecutive calls differ).
+    """
+    if name not in CHARACTERS:
+        raise ValueError(f"name must be one of {', '.join(CLASSES)}, got {name!r}")
+    if view not in VIEW_ANGLES:
+        raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
+    size = whole(size, "size", 32)
+    rng = _rng(rng_or_seed)
+    who = CHARACTERS[name]
+    big = 2 * size  # drawn at 2x, shrunk at the end for anti-aliasing
+    lw = max(1, round(big / 320))
+
+    yaw_deg, pitch = VIEW_ANGLES[view]
+    scale = rng.uniform(0.86, 1.1)
+    a = big * who.head_width * scale
+    pose = Pose(
+        cx=big * (0.5 + rng.uniform(-0.07, 0.07)),
+        cy=big * (0.4 + rng.uniform(-0.05, 0.04)),
+        a=a,
+        b=a * who.head_ratio,
+        yaw=math.radians(yaw_deg + rng.normal(0, 4)),
+        pitch=pitch + rng.normal(0, 0.08),
+    )
+    tilt = rng.uniform(-12, 12)
+    hair = _vary(who.hair_colour, rng, 0.15)
+    skin = _vary(who.skin, rng, 0.08)
+    favourite = rng.random() < FAVOURITE_SHARE
+    main = rng.choice(who.favourites) if favourite else rng.integers(len(WARDROBE))
+    second = (main + rng.integers(1, len(WARDROBE))) % len(WARDROBE)  # any other colour
+    outfit = Outfit(_vary(WARDROBE[main], rng, 0.1), _vary(WARDROBE[second], rng, 0.1))
+    if who.clothing == "cardigan":  # the shirt under it is always pale
+        outfit = Outfit(outfit.main, _vary((225, 225, 215), rng, 0.05))
+    background = _background(rng, big)
+
+    figure = Image.new("RGBA", (big, big), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(figure)
+    parts.draw_hair_back(draw, pose, who, hair)
+    _draw_body(draw, pose, who, skin, outfit, lw)
+    if who.hair_style == "long-wavy":
+        parts.draw_locks(draw, pose, hair, lw)
+    parts.draw_face(draw, pose, who, skin, lw)
+    if "freckles" in who.accessories:
+        parts.draw_freckles(draw, pose, skin, lw)
+    parts.draw_nose(draw, pose, skin, who.nose_length, lw)
+    parts.draw_mouth(draw, pose, who, skin, lw)
+    parts.draw_eyes(draw, pose, who, _vary(who.eye_colour, rng, 0.1), lw)
+    parts.draw_hair_front(draw, pose, who, hair, lw)
+    if "earrings" in who.accessories:
+        _draw_earrings(draw, pose)
+    # Premultiplied alpha while rotating, so the edges do not blend toward black.
+    figure = figure.convert("RGBa").rotate(
+        tilt, resample=Image.Resampling.BICUBIC, center=(pose.cx, pose.cy)
+    )
+    canvas = Image.fromarray(np.clip(background, 0, 255).round().astype(np.uint8))
+    canvas.paste(figure.convert("RGBA"), mask=figure.convert("RGBA"))
+    small = canvas.resize((size, size), Image.Resampling.LANCZOS)
+    return Image.fromarray(_light(np.asarray(small, dtype=np.float32), rng))
+
+
+# -- the dataset -----------------------------------------------------------------------
+
+
+def generate(
+    out_dir: str | Path, per_class: int = 40, seed: int = 0, size: int = 512
+) -> list[Path]:
+    """Write per_class portraits of each character to out_dir/<Name>/<view>_<k>.png.
+
+    Views go round VIEWS in order (k = 0 front, 1 left three-quarter, ...). Image k of
+    class c is drawn from the seed sequence (seed, c, k), so it does not depend on
+    per_class and the same seed rewrites identical bytes. PNGs of this naming left over
+    from a larger earlier run are removed; other files are left alone. Returns the paths.
+    """
+    per_class = whole(per_class, "per_class", 1)
+    seed = whole(seed, "seed", 0)
+    size = whole(size, "size", 32)
+    out = Path(out_dir)
+    written: list[Path] = []
+    for c, name in enumerate(CLASSES):
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        mine = []
+        for k in range(per_class):
+            view = VIEWS[k % len(VIEWS)]
+            rng = np.random.default_rng(np.random.SeedSequence([seed, c, k]))
+            path = folder / f"{view}_{k:03d}.png"
+            render_portrait(name, view, rng, size).save(path, optimize=True)
+            mine.append(path)
+        for stale in folder.glob("*_[0-9][0-9][0-9].png"):
+            if stale not in mine and stale.stem.rsplit("_", 1)[0] in VIEW_ANGLES:
+                stale.unlink()
+        written += mine
+    return written

@@ -639,6 +639,11 @@ def classify_tab(app: gr.Blocks, session: Session) -> None:
 
 
 def train_tab(app: gr.Blocks, session: Session) -> None:
+    from menny_core.model import VARIANTS
+    from menny_core.train import TrainConfig
+
+    config = TrainConfig()  # the widgets start at the trainer's own defaults
+    aug = config.augment
     with gr.Tab("Train", id="train"):
         with gr.Row():
             with gr.Column(scale=1):
@@ -649,10 +654,14 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
                     label=".zip with one folder per class", file_types=[".zip"], type="filepath"
                 )
                 with gr.Accordion("Augmentation", open=True):
-                    flip_prob = gr.Slider(0, 1, 0.5, step=0.05, label="Flip probability")
-                    rotation = gr.Slider(0, 180, 15, step=1, label="Rotation (degrees, +/-)")
-                    crop_low = gr.Slider(0.1, 1, 0.6, step=0.05, label="Crop: smallest area kept")
-                    grey_prob = gr.Slider(0, 1, 0, step=0.05, label="Grey probability")
+                    flip_prob = gr.Slider(0, 1, aug.flip_prob, step=0.05, label="Flip probability")
+                    rotation = gr.Slider(
+                        0, 180, aug.rotation_degrees, step=1, label="Rotation (degrees, +/-)"
+                    )
+                    crop_low = gr.Slider(
+                        0.1, 1, aug.crop_area[0], step=0.05, label="Crop: smallest area kept"
+                    )
+                    grey_prob = gr.Slider(0, 1, aug.grey_prob, step=0.05, label="Grey probability")
                     preview_button = gr.Button("Preview the stream")
                     preview = gr.Image(
                         label="16 training images as Menny sees them",
@@ -662,16 +671,20 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
                     )
                     dataset_note = gr.Markdown(elem_id="dataset-note")
             with gr.Column(scale=1):
-                variant = gr.Radio(["simple", "complex"], value="simple", label="Model variant")
+                variant = gr.Radio(list(VARIANTS), value=config.variant, label="Model variant")
                 with gr.Row():
-                    epochs = gr.Number(5, precision=0, minimum=1, maximum=200, label="Epochs")
-                    batch_size = gr.Number(32, precision=0, minimum=1, label="Batch size")
-                    patience = gr.Number(3, precision=0, minimum=0, label="Patience (epochs)")
-                    seed = gr.Number(0, precision=0, label="Seed")
+                    epochs = gr.Number(config.epochs, precision=0, minimum=1, label="Epochs")
+                    batch_size = gr.Number(
+                        config.batch_size, precision=0, minimum=1, label="Batch size"
+                    )
+                    patience = gr.Number(
+                        config.patience, precision=0, minimum=0, label="Patience (epochs)"
+                    )
+                    seed = gr.Number(config.seed, precision=0, label="Seed")
                 with gr.Row():
-                    lr = gr.Number(1e-3, label="Learning rate")
-                    weight_decay = gr.Number(1e-4, label="Weight decay")
-                    dropout = gr.Slider(0, 0.9, 0.25, step=0.05, label="Dropout")
+                    lr = gr.Number(config.lr, label="Learning rate")
+                    weight_decay = gr.Number(config.weight_decay, label="Weight decay")
+                    dropout = gr.Slider(0, 0.9, config.dropout, step=0.05, label="Dropout")
                 with gr.Row():
                     start = gr.Button("Train", variant="primary")
                     cancel = gr.Button("Cancel", variant="stop")

@@ -469,7 +469,8 @@ def _train_learn(history, patience: int, best_epoch: int) -> str:
     return "\n\n".join(text)
 
 
-def _results(result, path: Path) -> tuple[str, pd.DataFrame | None]:
+def _results(result, path: Path) -> tuple[str, str, pd.DataFrame | None]:
+    """(one status line, the test metrics as markdown, the confusion matrix) of a run."""
     if result.cancelled:
         head = f"Cancelled after {len(result.history)} epoch(s)."
     else:
@@ -477,13 +478,12 @@ def _results(result, path: Path) -> tuple[str, pd.DataFrame | None]:
         head = f"Done in {result.seconds:.0f} s{stop}; best epoch {result.best_epoch}."
     metrics = result.test_metrics
     if not result.history:
-        return head + " Nothing was saved; the Classify tab keeps its model.", None
+        return head + " Nothing was saved; the Classify tab keeps its model.", "", None
+    saved = f"Weights saved to `{path}`; the Classify tab uses them now."
     if metrics is None:
-        return head + f" The best weights so far are saved to `{path}` and classify now.", None
+        return head, saved, None
     lines = [
-        head,
-        f"**Test accuracy {metrics.accuracy:.1%}**, loss {metrics.loss:.3f}; "
-        f"weights saved to `{path}` and used by the Classify tab now.",
+        f"**Test accuracy {metrics.accuracy:.1%}**, loss {metrics.loss:.3f}. {saved}",
         "",
         "| class | precision | recall | F1 | images |",
         "|---|---|---|---|---|",
@@ -495,7 +495,7 @@ def _results(result, path: Path) -> tuple[str, pd.DataFrame | None]:
         )
     confusion = pd.DataFrame(metrics.confusion, columns=metrics.classes)
     confusion.insert(0, "true \\ predicted", metrics.classes)
-    return "\n".join(lines), confusion
+    return head, "\n".join(lines), confusion
 
 
 def _train(session: Session, settings, progress):
@@ -570,6 +570,7 @@ def _train(session: Session, settings, progress):
                 f"{item.val_acc:.1%}, {item.images_per_s:.0f} images/s."
             )
             yield status, _curves(history), "", None, _train_learn(history, config.patience, best)
+        worker.join()  # it has reported its last event; let it finish before saving
         error = outcome.get("error")
         if isinstance(error, PEOPLE_ERRORS):  # e.g. too few images to split
             raise gr.Error(str(error), print_exception=False)
@@ -581,9 +582,9 @@ def _train(session: Session, settings, progress):
         if result.history:
             save(run.weights_path, result.model, result.metadata())
             session.runs.finish(run)
-        summary, confusion = _results(result, run.weights_path)
+        status, details, confusion = _results(result, run.weights_path)
         learn = _train_learn(result.history, config.patience, result.best_epoch)
-        yield summary, _curves(result.history), summary, confusion, learn
+        yield status, _curves(result.history), details, confusion, learn
     finally:
         if worker.is_alive():  # the page went away mid-run: stop the trainer, then free it
             run.cancel_event.set()

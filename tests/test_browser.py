@@ -116,7 +116,7 @@ def test_classify_tab(page, running_app):
     shoot(page, "classify")
 
 
-def test_train_tab_preview(page, running_app, tmp_path):
+def test_train_tab_preview_and_two_epochs(page):
     open_tab(page, "Train")
     page.get_by_role("button", name="Preview the stream").click()
     portraits = ROOT / "portraits"
@@ -127,4 +127,11 @@ def test_train_tab_preview(page, running_app, tmp_path):
         pytest.skip("the bundled portraits are missing: checked the error message only")
     page.locator("#preview img").wait_for(timeout=WAIT_MS)
     wait_text(page, "#dataset-note", "images in")
+    # Two epochs on the portraits: live curves, then the test metrics.
+    epochs = page.get_by_label("Epochs", exact=True)
+    epochs.fill("2")
+    epochs.press("Tab")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.locator("#train-status").get_by_text("best epoch").wait_for(timeout=180_000)
+    page.get_by_text("Test accuracy").first.wait_for(timeout=WAIT_MS)
     shoot(page, "train")

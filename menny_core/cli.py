@@ -102,7 +102,8 @@ def _train(args: argparse.Namespace) -> int:
     from menny_core.stream import Augment
     from menny_core.train import TrainConfig, train
 
-    augment = Augment(flip_prob=args.flip_prob, rotation_degrees=args.rotation)
+    default = TrainConfig().augment  # crop and grey settings have no flag: the defaults
+    augment = Augment(args.flip_prob, args.rotation, default.crop_area, default.grey_prob)
     config = TrainConfig(
         variant=args.variant,
         image_size=args.image_size,
@@ -227,8 +228,8 @@ def _predict(args: argparse.Namespace) -> int:
 def _portraits(args: argparse.Namespace) -> int:
     from menny_core import portraits
 
-    result = portraits.generate(args.out, per_class=args.per_class, seed=args.seed)
-    print(f"portraits written to {args.out}" + (f": {result}" if result else ""))
+    written = portraits.generate(args.out, per_class=args.per_class, seed=args.seed)
+    print(f"wrote {len(written)} portraits to {args.out}")
     return 0
 
 

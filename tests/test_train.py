@@ -33,7 +33,9 @@ def write_squares(root: Path, per_class: int = 12, seed: int = 0) -> Path:
 
 
 def quick(**changes) -> TrainConfig:
-    base = dict(image_size=16, epochs=2, batch_size=8, lr=1e-2, augment=Augment.off())
+    base = dict(
+        variant="complex", image_size=32, epochs=2, batch_size=8, lr=3e-3, augment=Augment.off()
+    )
     return TrainConfig(**{**base, **changes})
 
 
@@ -45,16 +47,16 @@ def squares(tmp_path_factory):
 
 def test_an_easy_task_is_learned(squares):
     seen = []
-    result = train(squares, quick(epochs=3), on_epoch=seen.append, log=None)
-    assert [s.epoch for s in seen] == [1, 2, 3] == [s.epoch for s in result.history]
+    result = train(squares, quick(epochs=6), on_epoch=seen.append, log=None)
+    assert [s.epoch for s in seen] == [1, 2, 3, 4, 5, 6] == [s.epoch for s in result.history]
     assert seen[-1].train_loss < seen[0].train_loss
     assert result.test_metrics is not None and result.test_metrics.accuracy == 1.0
     assert result.classes == ["blue", "red"]
-    assert not result.cancelled and 1 <= result.best_epoch <= 3
+    assert not result.cancelled and 1 <= result.best_epoch <= 6
     assert all(s.images_per_s > 0 and s.seconds > 0 for s in seen)
     meta = result.metadata()
     assert meta["split"]["sizes"] == {"train": 16, "val": 4, "test": 4}  # 2 + 2 per class
-    assert meta["image_size"] == 16 and meta["classes"] == ["blue", "red"]
+    assert meta["image_size"] == 32 and meta["classes"] == ["blue", "red"]
 
 
 def test_the_same_seed_gives_the_same_run(squares):
@@ -107,7 +109,7 @@ def test_cancel_stops_between_batches(squares):
     ("field", "value", "message"),
     [
         ("variant", "big", "variant must be one of"),
-        ("image_size", 7, "image_size must be >= 8"),
+        ("image_size", 16, "image_size must be >= 32"),  # the complex default: 5 pools
         ("epochs", 0, "epochs must be >= 1"),
         ("batch_size", 2.5, "batch_size must be a whole number"),
         ("lr", 0, "lr must be > 0"),

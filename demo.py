@@ -416,8 +416,8 @@ def _classify(session: Session, image_path: str | None):
     ]
     top = prediction.probabilities[prediction.label]
     unsure = (
-        f"**Not sure**: the top probability ({top:.0%}) is below {predictor.unsure_below:.0%}; "
-        "the photo may show none of the classes Menny knows."
+        f"**Not sure** (best guess {prediction.label}): the top probability ({top:.0%}) is "
+        f"below {predictor.unsure_below:.0%}; the photo may show none of the classes Menny knows."
         if prediction.unsure
         else f"Menny says **{prediction.label}** ({top:.0%})."
     )
@@ -613,9 +613,9 @@ def classify_tab(app: gr.Blocks, session: Session) -> None:
                 model_note = gr.Markdown(session.runs.describe_current())
             with gr.Column(scale=1):
                 label = gr.Label(label="Menny thinks", num_top_classes=5, elem_id="label")
-                unsure = gr.Markdown()
+                unsure = gr.Markdown(elem_id="unsure")
                 saliency = gr.Image(
-                    label="Where it looked (saliency)", format="png", elem_id="saliency"
+                    label="Where it looked (saliency)", format="png", elem_id="saliency", height=320
                 )
         maps = gr.Gallery(
             label="What each conv layer sees",
@@ -774,7 +774,9 @@ def build_app(session: Session) -> gr.Blocks:
                         sources=["upload", "clipboard"],
                         height=260,
                     )
-                    gr.Examples(pictures, inputs=picture, label="Bundled images")
+                    gr.Examples(
+                        pictures, inputs=picture, label="Bundled images", elem_id="pictures"
+                    )
                     preset = gr.Dropdown(list(PRESETS), value="Sobel x", label="Preset kernel")
                     grid = gr.Textbox(
                         preset_kernel(preset.value)[0],
@@ -805,7 +807,9 @@ def build_app(session: Session) -> gr.Blocks:
                 feature = gr.Image(
                     label="Feature map", format="png", elem_classes="pixelated", elem_id="feature"
                 )
-                pooled = gr.Image(label="Pooled", format="png", elem_classes="pixelated")
+                pooled = gr.Image(
+                    label="Pooled", format="png", elem_classes="pixelated", elem_id="pooled"
+                )
             value_range = gr.Markdown(elem_id="value-range")
             sums = gr.Markdown(elem_id="sums")
             with gr.Accordion("Step by step: one output value", open=False):

@@ -86,6 +86,15 @@ def test_playground_knob_and_upload(page, tmp_path):
     sync_api.expect(page.locator("#value-range")).not_to_have_text(before, timeout=WAIT_MS)
     page.get_by_text("Step by step: one output value").click()
     page.get_by_text("Sum = ").first.wait_for(timeout=WAIT_MS)
+    # For the picture: a bundled image, Sobel x, stride 1, max pooling.
+    page.locator("#pictures img").nth(2).click()  # the Siemens star
+    page.get_by_label("Preset kernel").click()
+    page.get_by_role("option", name="Sobel x").click()
+    page.locator("#stride input[type=number]").fill("1")
+    page.locator("#stride input[type=number]").press("Enter")
+    page.get_by_label("max", exact=True).check()
+    wait_text(page, "#sums", "(256 - 3 + 2*1) / 1 + 1 = 256")
+    page.locator("#pooled img").wait_for(timeout=WAIT_MS)
     shoot(page, "playground")
 
 
@@ -104,15 +113,23 @@ def test_classify_tab(page, running_app):
     if running_app[1].runs.current_weights is None:  # no shipped weights, no training yet
         pytest.skip("no model to classify with: neither shipped weights nor a trained run")
     open_tab(page, "Classify")
-    portraits = page.locator("#portraits img")
-    if portraits.count():  # a click on a bundled portrait classifies it at once
-        portraits.first.click()
-        page.locator("#label").get_by_text("%").first.wait_for(timeout=WAIT_MS)
     page.locator("#photo input[type=file]").set_input_files(
         str(ROOT / "demo_assets" / "circle.png")
     )
     page.locator("#label").get_by_text("%").first.wait_for(timeout=WAIT_MS)
     page.locator("#saliency img").wait_for(timeout=WAIT_MS)
+    portraits = page.locator("#portraits img")
+    if portraits.count():  # a click on a bundled portrait classifies it at once
+        import demo
+
+        runs = running_app[1].runs
+        before = page.locator("#unsure").inner_text()
+        portraits.first.click()
+        if runs.current_weights == runs.shipped_weights:  # the portrait model: the right name
+            first_class = Path(demo.portrait_examples()[0]).parent.name
+            sync_api.expect(page.locator("#unsure")).to_contain_text(first_class, timeout=WAIT_MS)
+        else:  # a model trained by another test knows other classes: just a new answer
+            sync_api.expect(page.locator("#unsure")).not_to_have_text(before, timeout=WAIT_MS)
     shoot(page, "classify")
 
 

@@ -706,6 +706,8 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
         with gr.Accordion("Learn", open=False):
             learn = gr.Markdown()
     augment = [flip_prob, rotation, crop_low, grey_prob]
+    # Uploading a zip means "train on it": switch the dataset choice for the learner.
+    upload.upload(lambda: "my .zip", None, source, api_visibility="undocumented")
     preview_button.click(
         session.preview,
         [source, upload, *augment, seed],

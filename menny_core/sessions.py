@@ -10,8 +10,8 @@ Typical use (the trainer is `menny_core.train.train`, which polls `should_stop`)
 
     runs = TrainingRuns("runs", shipped_weights="weights/menny.safetensors")
     with runs.begin() as run:                     # TrainingRefused if one is running
-        result = train(config, ..., should_stop=run.cancelled)
-        save(model, run.weights_path, ...)         # then finish() makes it current
+        result = train(folder, config, should_stop=run.cancelled)
+        save(run.weights_path, result.model, result.metadata())  # finish(): current
         runs.finish(run)
 
 Thread-safe: Gradio runs handlers in worker threads, so every state change holds a lock.

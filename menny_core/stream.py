@@ -129,9 +129,6 @@ def resize_and_center_crop(chain, size: int):
     return chain.image_resize_smallest_side("image", size).image_center_crop("image", size, size)
 
 
-_resize_and_center_crop = resize_and_center_crop  # the earlier name, imported by predict.py
-
-
 def working_size(image_size: int, augment: Augment) -> int:
     """The shortest side images are shrunk to before augmenting: just big enough that the
     smallest random crop (side ~ sqrt(low area) of the image) still has `image_size` pixels.

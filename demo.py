@@ -15,13 +15,11 @@ import argparse
 import functools
 import hashlib
 import io
-import queue
 import shutil
 import sys
 import threading
 import time
-from contextlib import redirect_stdout
-from fractions import Fraction
+from contextlib import closing, redirect_stdout
 from pathlib import Path
 
 import gradio as gr
@@ -33,9 +31,10 @@ from kernels_playground import arithmetic
 from kernels_playground.convolve import apply_kernel, pool, relu, warm_up
 from kernels_playground.explain import step_at
 from kernels_playground.images import MAX_PIXELS, ImageError, fit_within, load_rgb
-from kernels_playground.kernels import DESCRIPTIONS, PRESETS, parse_kernel
+from kernels_playground.kernels import DESCRIPTIONS, PRESETS, format_kernel, parse_kernel
+from kernels_playground.lessons import playground_lesson, shapes_lesson, size_sums, stack_summary
 from kernels_playground.render import render_feature_map
-from kernels_playground.shapes import LayerRow, describe_stack
+from kernels_playground.shapes import LAYER_COLUMNS, describe_stack, layer_rows
 from menny_core.sessions import TrainingRefused, TrainingRuns
 
 ROOT = Path(__file__).resolve().parent
@@ -46,7 +45,6 @@ PLAYGROUND_SIDE = 512  # larger uploads are shrunk so every knob answers at once
 MAX_UPLOAD = "50mb"
 EDGES = {"zero": "zero", "valid (crop)": "valid", "replicate": "replicate", "reflect": "reflect"}
 POOLS = ("none", "max", "avg")
-LAYER_COLUMNS = ["kind", "kernel", "stride", "padding", "dilation", "out_channels"]
 DEFAULT_LAYERS = [
     ["conv", 3, 1, 1, 1, 16],
     ["maxpool", 2, 2, 0, 1, 16],
@@ -116,39 +114,7 @@ def preset_kernel(preset: str) -> tuple[str, str]:
     """A preset's grid as editable text (one row per line) and what it does."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-
-    def cell(value: float) -> str:  # 1/9 reads better than 0.111111
-        exact = Fraction(float(value)).limit_denominator(256)
-        return str(exact) if abs(float(exact) - value) < 1e-6 else f"{value:g}"
-
-    rows = ["  ".join(cell(value) for value in row) for row in PRESETS[preset].tolist()]
-    return "\n".join(rows), DESCRIPTIONS.get(preset, "")
-
-
-def _table(matrix: np.ndarray, digits: int = 3) -> str:
-    """A 2-D array as a markdown table (no header row of its own)."""
-    cols = matrix.shape[1]
-    lines = ["|" + " |" * cols, "|" + "---|" * cols]
-    # + 0.0 turns -0.0 (a negative weight times a zero pixel) into 0 for display.
-    lines += ["| " + " | ".join(f"{v + 0.0:.{digits}g}" for v in row) + " |" for row in matrix]
-    return "\n".join(lines)
-
-
-def _arithmetic_text(shape, kernel_hw, stride, padding, dilation, pool_args) -> str:
-    (height, width), (k_h, k_w) = shape, kernel_hw
-    lines = [
-        "**Convolution output size** (I - K + 2P) / S + 1, with your numbers:",
-        f"- height: `{arithmetic.conv_output_formula(height, k_h, stride, padding, dilation)}`",
-        f"- width: `{arithmetic.conv_output_formula(width, k_w, stride, padding, dilation)}`",
-    ]
-    if pool_args:
-        (out_h, out_w), window, pool_stride = pool_args
-        lines += [
-            f"\n**{window}x{window} pooling, stride {pool_stride}:**",
-            f"- height: `{arithmetic.pool_output_formula(out_h, window, pool_stride)}`",
-            f"- width: `{arithmetic.pool_output_formula(out_w, window, pool_stride)}`",
-        ]
-    return "\n".join(lines)
+    return format_kernel(PRESETS[preset]), DESCRIPTIONS.get(preset, "")
 
 
 @for_people
@@ -188,86 +154,37 @@ def playground(
     if use_relu:
         feature = relu(feature)
     shown = render_feature_map(feature)
-    pooled_image, pool_args = None, None
+    pooled_image, pooling = None, None
     if pool_kind != "none":
-        window = arithmetic.whole(pool_window, "pool window", 1)
-        p_stride = arithmetic.whole(pool_stride, "pool stride", 1)
-        pooled = pool(feature, pool_kind, window, p_stride)
-        pooled_image = render_feature_map(pooled).image
-        pool_args = (feature.shape[:2], window, p_stride)
-    sums = _arithmetic_text(image.shape[:2], kernel.shape, stride, pad, dilation, pool_args)
+        pooling = (
+            arithmetic.whole(pool_window, "pool window", 1),
+            arithmetic.whole(pool_stride, "pool stride", 1),
+        )
+        pooled_image = render_feature_map(pool(feature, pool_kind, *pooling)).image
+    geometry = (image.shape[:2], kernel.shape, stride, pad, dilation)
     step = step_at(image, kernel, int(step_row), int(step_col), **options)
-    step_md = (
-        f"**Output ({int(step_row)}, {int(step_col)})**"
-        f"{' of the red channel' if mode == 'per_channel' else ''}: the patch under the "
-        f"kernel, times the kernel, summed.\n\nPatch:\n\n{_table(step.patch)}\n\nKernel"
-        f"{' (flipped: true convolution)' if flip else ''}:\n\n{_table(step.kernel)}\n\n"
-        f"Products:\n\n{_table(step.products)}\n\n`{step.text}`\n\n"
-        f"Sum = **{step.total:.4g}**, the feature map holds **{step.value:.4g}** there"
-        f"{' before ReLU' if use_relu else ''}."
-    )
-    learn = _playground_learn(
-        image.shape[:2], feature.shape[:2], kernel.shape[0], stride, pad, dilation, flip, pool_args
-    )
     # Show the file itself when it was not shrunk: no PNG encoding on every knob change.
     original = image if note else file_path(image_path)
-    return original, shown.image, f"{note} {shown.note}".strip(), pooled_image, sums, step_md, learn
-
-
-def _playground_learn(in_hw, out_hw, k, stride, pad, dilation, flip, pool_args) -> str:
-    span = dilation * (k - 1) + 1
-    text = [
-        f"A {k}x{k} kernel slides over the {in_hw[0]}x{in_hw[1]} image {stride} pixel(s) at a "
-        f"time. Padding adds {pad} pixel(s) on each side, so it fits "
-        f"({in_hw[0]} + 2*{pad} - {span}) / {stride} + 1 times down: "
-        f"the feature map is {out_hw[0]}x{out_hw[1]}.",
-        f"Dilation {dilation} spreads the taps {dilation} pixel(s) apart: the kernel covers "
-        f"{span}x{span} pixels with only {k * k} weights.",
-        "Deep-learning 'convolution' layers compute a cross-correlation: the kernel is not "
-        "flipped. Tick *flip* for the textbook convolution; symmetric kernels (blur) give the "
-        "same map either way, Sobel changes sign." + (" (flipped now)" if flip else ""),
-        "Signed maps: blue is negative, red positive; ReLU keeps only the red.",
-        "Pitfall: an RGBA upload has a 4th (alpha) channel; the loader composites it on black "
-        "so every image reaches the kernel as 3 channels of values 0..255 (a grey or 16-bit "
-        "image is converted the same way).",
-    ]
-    if pool_args:
-        (h, w), window, p_stride = pool_args
-        text.append(
-            f"Pooling takes one number per {window}x{window} window every {p_stride} pixels: "
-            f"{h}x{w} becomes {arithmetic.pool_output_size(h, window, p_stride)}x"
-            f"{arithmetic.pool_output_size(w, window, p_stride)}, with no weights to learn."
-        )
-    return "\n\n".join(text)
+    return (
+        original,
+        shown.image,
+        f"{note} {shown.note}".strip(),
+        pooled_image,
+        size_sums(*geometry, pool=pooling),
+        step.markdown(before_relu=use_relu),
+        playground_lesson(*geometry, flip=flip, pool=pooling),
+    )
 
 
 # -- 2. shapes ---------------------------------------------------------------
-
-
-def _rows(table) -> list[LayerRow]:
-    frame = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
-    rows = []
-    for index, values in enumerate(frame.itertuples(index=False), start=1):
-        values = list(values) + [1] * (len(LAYER_COLUMNS) - len(values))
-        if all(str(v).strip() in ("", "nan", "None") for v in values):
-            continue  # an empty row the learner added but did not fill
-        kind, *numbers = values[: len(LAYER_COLUMNS)]
-        try:
-            numbers = [int(float(str(v).strip())) for v in numbers]
-        except ValueError:
-            raise ValueError(
-                f"layer {index}: kernel, stride, padding, dilation and out_channels must be "
-                f"whole numbers, got {numbers}"
-            ) from None
-        rows.append(LayerRow(str(kind), *numbers))
-    return rows
 
 
 @for_people
 def shapes(height, width, channels, layers):
     """Per-layer output shape, parameters, multiply-adds, receptive field; MLX-checked."""
     size = (arithmetic.whole(height, "input height", 1), arithmetic.whole(width, "input width", 1))
-    result = describe_stack(size, channels, _rows(layers))
+    rows = layers.values.tolist() if isinstance(layers, pd.DataFrame) else layers
+    result = describe_stack(size, channels, layer_rows(rows))
     table = pd.DataFrame(
         [
             [
@@ -291,24 +208,7 @@ def shapes(height, width, channels, layers):
             "height arithmetic",
         ],
     )
-    if result.disagreements:
-        check = "**Arithmetic and MLX disagree:** " + "; ".join(result.disagreements)
-    else:
-        check = "Arithmetic and a real MLX model of this stack agree on every shape."
-    last = result.layers[-1]
-    summary = (
-        f"{check}\n\nTotal: **{result.total_parameters:,}** parameters, "
-        f"**{result.total_multiply_adds:,}** multiply-adds per image."
-    )
-    learn = (
-        f"Each conv layer has K*K*C_in*C_out weights plus C_out biases, whatever the image size; "
-        f"its multiply-adds grow with the output area. The last unit sees a "
-        f"{last.receptive_field}x{last.receptive_field} patch of the input, and neighbouring "
-        f"units are {last.jump} pixel(s) apart: pooling and stride multiply that jump. "
-        f"MLX layers take NHWC batches: a single {size[0]}x{size[1]} image must become "
-        f"(1, {size[0]}, {size[1]}, {channels}) first, the batch dimension people forget."
-    )
-    return table, summary, learn
+    return table, stack_summary(result), shapes_lesson(result, size, channels)
 
 
 # -- 3. classify and 4. train: the session's model ---------------------------
@@ -398,6 +298,7 @@ def _preview(session, source, upload, flip_prob, rotation, crop_low, grey_prob, 
 @for_people
 def _classify(session: Session, image_path: str | None):
     from menny_core.insight import feature_maps, overlay, saliency
+    from menny_core.lessons import classify_lesson, verdict
 
     image_path = file_path(image_path)
     if not image_path:
@@ -414,24 +315,8 @@ def _classify(session: Session, image_path: str | None):
         if name.endswith("conv")
         for c in range(min(4, activation.shape[-1]))
     ]
-    top = prediction.probabilities[prediction.label]
-    unsure = (
-        f"**Not sure** (best guess {prediction.label}): the top probability ({top:.0%}) is "
-        f"below {predictor.unsure_below:.0%}; the photo may show none of the classes Menny knows."
-        if prediction.unsure
-        else f"Menny says **{prediction.label}** ({top:.0%})."
-    )
-    shown = ", ".join(f"{name} {p:.3f}" for name, p in prediction.probabilities.items())
-    learn = (
-        f"The last layer gives one score (logit) per class; softmax p_i = exp(z_i) / sum_j "
-        f"exp(z_j) turns them into probabilities that are positive and sum to 1: {shown}. "
-        "A high probability is not a guarantee: a photo of something else still gets "
-        "probabilities over these classes only, hence the 'not sure' threshold.\n\n"
-        f"Before that, the photo was resized to {size}x{size}, normalised with the training "
-        f"mean and std, and given a batch dimension: the network takes (1, {size}, {size}, 3), "
-        "NHWC. An RGBA photo's alpha channel is composited away first. The saliency map "
-        "shows which pixels would change the winning score most (|d score / d pixel|)."
-    )
+    unsure = verdict(prediction, predictor.unsure_below)
+    learn = classify_lesson(prediction.probabilities, size)
     return prediction.probabilities, unsure, heat, maps, learn, session.runs.describe_current()
 
 
@@ -447,60 +332,38 @@ def _curves(history) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["epoch", "value", "curve"])
 
 
-def _train_learn(history, patience: int, best_epoch: int) -> str:
-    text = [
-        "Training loss falls because the weights are fitted to those very images; the "
-        "validation images are never trained on, so their loss says how well Menny "
-        "generalises. When validation loss rises while training loss keeps falling, the "
-        "model is memorising: over-fitting.",
-        f"Early stopping: after {patience} epoch(s) without a better validation loss, training "
-        "stops and the best epoch's weights are kept.",
-        "Pitfalls the stream avoids: images are normalised after loading (the same mean/std "
-        "at training and prediction time), and a stream is one epoch: an exhausted stream "
-        "yields nothing, so each epoch builds a new one.",
-    ]
-    if history:
-        last = history[-1]
-        text.insert(
-            1,
-            f"Now (epoch {last.epoch}): training loss {last.train_loss:.3f}, "
-            f"validation loss {last.val_loss:.3f}, best epoch so far {best_epoch}.",
-        )
-    return "\n\n".join(text)
-
-
 def _results(result, path: Path) -> tuple[str, str, pd.DataFrame | None]:
     """(one status line, the test metrics as markdown, the confusion matrix) of a run."""
-    if result.cancelled:
-        head = f"Cancelled after {len(result.history)} epoch(s)."
-    else:
-        stop = " (stopped early)" if result.stopped_early else ""
-        head = f"Done in {result.seconds:.0f} s{stop}; best epoch {result.best_epoch}."
-    metrics = result.test_metrics
+    from menny_core.evaluate import metrics_markdown
+    from menny_core.lessons import run_status
+
+    head = run_status(result)
     if not result.history:
         return head + " Nothing was saved; the Classify tab keeps its model.", "", None
     saved = f"Weights saved to `{path}`; the Classify tab uses them now."
+    metrics = result.test_metrics
     if metrics is None:
         return head, saved, None
-    lines = [
-        f"**Test accuracy {metrics.accuracy:.1%}**, loss {metrics.loss:.3f}. {saved}",
-        "",
-        "| class | precision | recall | F1 | images |",
-        "|---|---|---|---|---|",
-    ]
-    for name, score in metrics.per_class.items():
-        lines.append(
-            f"| {name} | {score['precision']:.2f} | {score['recall']:.2f} | "
-            f"{score['f1']:.2f} | {score['support']} |"
-        )
     confusion = pd.DataFrame(metrics.confusion, columns=metrics.classes)
     confusion.insert(0, "true \\ predicted", metrics.classes)
-    return head, "\n".join(lines), confusion
+    return head, metrics_markdown(metrics, saved), confusion
+
+
+def _for_people_while_training(events):
+    """The trainer's events; its errors as gr.Error (a person's sentence, or one line)."""
+    try:
+        yield from events
+    except PEOPLE_ERRORS as error:  # e.g. too few images to split
+        raise gr.Error(str(error), print_exception=False) from None
+    except Exception as error:  # a bug: the log gets the traceback, the learner one line
+        raise gr.Error(f"training failed ({type(error).__name__}); see the server log") from error
 
 
 def _train(session: Session, settings, progress):
+    from menny_core.background import train_in_background
+    from menny_core.lessons import epoch_status, training_lesson
     from menny_core.stream import Augment
-    from menny_core.train import TrainConfig, train
+    from menny_core.train import EpochStats, TrainConfig
     from menny_core.weights import save
 
     (
@@ -537,58 +400,28 @@ def _train(session: Session, settings, progress):
         run = session.runs.start()
     except PEOPLE_ERRORS as error:
         raise gr.Error(str(error), print_exception=False) from None
-    events: queue.Queue = queue.Queue()
-    outcome: dict = {}
-
-    def work() -> None:  # MLX trains here; the generator below only relays its reports
-        try:
-            outcome["result"] = train(
-                folder,
-                config,
-                on_epoch=events.put,
-                should_stop=run.cancelled,
-                log=None,
-                on_batch=lambda done, total: events.put((done, total)),
-            )
-        except Exception as error:  # reported to the learner below
-            outcome["error"] = error
-        finally:
-            events.put(None)
-
-    worker = threading.Thread(target=work, name="menny-train", daemon=True)
-    worker.start()
     history: list = []
     try:
-        while (item := events.get()) is not None:
-            if isinstance(item, tuple):
-                progress(item[0] / item[1], desc=f"epoch {len(history) + 1} of {config.epochs}")
-                continue
-            history.append(item)
-            best = min(history, key=lambda s: s.val_loss).epoch
-            status = (
-                f"Epoch {item.epoch} of {config.epochs}: validation accuracy "
-                f"{item.val_acc:.1%}, {item.images_per_s:.0f} images/s."
-            )
-            yield status, _curves(history), "", None, _train_learn(history, config.patience, best)
-        worker.join()  # it has reported its last event; let it finish before saving
-        error = outcome.get("error")
-        if isinstance(error, PEOPLE_ERRORS):  # e.g. too few images to split
-            raise gr.Error(str(error), print_exception=False)
-        if error is not None:  # a bug: the log gets the traceback, the learner one line
-            raise gr.Error(
-                f"training failed ({type(error).__name__}); see the server log"
-            ) from error
-        result = outcome["result"]
+        # closing(): when the page goes away mid-run, the trainer is cancelled and joined.
+        with closing(train_in_background(folder, config, run)) as events:
+            for event in _for_people_while_training(events):
+                if isinstance(event, tuple):  # (batches done, batches in this epoch)
+                    done, total = event
+                    progress(done / total, desc=f"epoch {len(history) + 1} of {config.epochs}")
+                elif isinstance(event, EpochStats):
+                    history.append(event)
+                    status = epoch_status(event, config.epochs)
+                    learn = training_lesson(history, config.patience)
+                    yield status, _curves(history), "", None, learn
+                else:
+                    result = event
         if result.history:
             save(run.weights_path, result.model, result.metadata())
             session.runs.finish(run)
         status, details, confusion = _results(result, run.weights_path)
-        learn = _train_learn(result.history, config.patience, result.best_epoch)
+        learn = training_lesson(result.history, config.patience, result.best_epoch)
         yield status, _curves(result.history), details, confusion, learn
     finally:
-        if worker.is_alive():  # the page went away mid-run: stop the trainer, then free it
-            run.cancel_event.set()
-            worker.join()
         session.runs.release(run)
 
 

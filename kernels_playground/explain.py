@@ -3,6 +3,7 @@
 `step_at` picks the window under the kernel for output position (row, col), multiplies it
 element-wise with the kernel and adds up, then checks the sum against the value
 `convolve.apply_kernel` produced there: the lesson and the computation cannot drift apart.
+`Step.markdown` writes the whole step out as the playground shows it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class Step:
     """patch: the input values under the kernel taps (padding included), kernel's shape.
     products = patch * kernel; total = their sum; value = apply_kernel's output there.
     text: "k*x + k*x + ... = total" in the learner's numbers.
+    row, col: the output position explained; channel: the channel explained (None for
+    luminance); flipped: the kernel shown is flipped (a true convolution).
     """
 
     patch: np.ndarray
@@ -45,6 +48,39 @@ class Step:
     value: float
     window: Window
     text: str
+    row: int
+    col: int
+    channel: int | None
+    flipped: bool
+
+    def markdown(self, before_relu: bool = False) -> str:
+        """The step as the playground shows it: patch, kernel and products as tables, the
+        sum written out, and the feature map's value there (`before_relu`: the map shown
+        went through ReLU afterwards, so its pixel may read 0 where this sum is negative).
+        """
+        of = ""
+        if self.channel is not None:
+            names = ("red", "green", "blue")
+            name = names[self.channel] if self.channel < 3 else f"#{self.channel}"
+            of = f" of the {name} channel"
+        return (
+            f"**Output ({self.row}, {self.col})**{of}: the patch under the kernel, times the "
+            f"kernel, summed.\n\nPatch:\n\n{markdown_table(self.patch)}\n\n"
+            f"Kernel{' (flipped: true convolution)' if self.flipped else ''}:\n\n"
+            f"{markdown_table(self.kernel)}\n\nProducts:\n\n{markdown_table(self.products)}"
+            f"\n\n`{self.text}`\n\nSum = **{self.total:.4g}**, the feature map holds "
+            f"**{self.value:.4g}** there{' before ReLU' if before_relu else ''}."
+        )
+
+
+def markdown_table(matrix: np.ndarray, digits: int = 3) -> str:
+    """A 2-D array as a markdown table of `digits` significant digits; the header row is
+    left empty, since the rows and columns are positions, not named fields."""
+    cols = matrix.shape[1]
+    lines = ["|" + " |" * cols, "|" + "---|" * cols]
+    # + 0.0 turns -0.0 (a negative weight times a zero pixel) into 0 for display.
+    lines += ["| " + " | ".join(f"{v + 0.0:.{digits}g}" for v in row) + " |" for row in matrix]
+    return "\n".join(lines)
 
 
 def input_window(
@@ -126,6 +162,10 @@ def step_at(
         value=float(value),
         window=window,
         text=_sum_text(weights, patch, total),
+        row=int(row),
+        col=int(col),
+        channel=index if mode == "per_channel" else None,
+        flipped=bool(flip),
     )
 
 

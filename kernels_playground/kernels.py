@@ -1,4 +1,4 @@
-"""Kernels: the classic presets, and a parser for the grids learners type.
+"""Kernels: the classic presets, a parser for the grids learners type, and its inverse.
 
 A kernel here is a float32 array of shape (rows, columns), at most 15x15. It is applied
 by cross-correlation (see convolve.py): kernel[0, 0] multiplies the top-left input pixel
@@ -117,6 +117,21 @@ def parse_kernel(grid: object) -> np.ndarray:
     if not isinstance(grid, (list, tuple)):
         raise TypeError(f"the kernel must be text or a list of rows, got {type(grid).__name__}")
     return validate_kernel(_parse_rows(grid))
+
+
+def format_kernel(kernel: object) -> str:
+    """A kernel as editable text, one row per line, that `parse_kernel` reads back.
+
+    Weights that are simple fractions are written as such ("1/9" reads better than
+    0.111111, and parses back to the same float32); others with 6 significant digits.
+    """
+    weights = validate_kernel(kernel)
+    return "\n".join("  ".join(_cell(value) for value in row) for row in weights.tolist())
+
+
+def _cell(value: float) -> str:
+    exact = Fraction(value).limit_denominator(256)
+    return str(exact) if abs(float(exact) - value) < 1e-6 else f"{value:g}"
 
 
 def _parse_text(text: str) -> list[list[float]]:

@@ -35,6 +35,8 @@ from kernels_playground.arithmetic import (
 )
 
 KINDS = ("conv", "maxpool", "avgpool")
+# A layer table's columns, in LayerRow's field order (the Shapes tab's headers).
+LAYER_COLUMNS = ["kind", "kernel", "stride", "padding", "dilation", "out_channels"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,35 @@ class StackShapes:
     @property
     def total_multiply_adds(self) -> int:
         return sum(layer.multiply_adds for layer in self.layers)
+
+
+def layer_rows(table: Sequence[Sequence[object]]) -> list[LayerRow]:
+    """LayerRows from a table as learners edit it: one list of cells per layer, in
+    LAYER_COLUMNS order (kind, kernel, stride, padding, dilation, out_channels).
+
+    Cells may be numbers or text ("3", "3.0"); a row whose cells are all blank ("", None,
+    NaN) is skipped, since a learner adds rows before filling them. A short row is padded
+    with 1s and extra cells are ignored. Ranges are checked later, by `describe_stack`.
+
+    Raises ValueError naming the layer (1-based, counting skipped rows) when a number
+    cell holds something that is not a number.
+    """
+    layers = []
+    for index, cells in enumerate(table, start=1):
+        cells = list(cells)
+        if all(str(cell).strip() in ("", "nan", "None") for cell in cells):
+            continue
+        cells += [1] * (len(LAYER_COLUMNS) - len(cells))
+        kind, *numbers = cells[: len(LAYER_COLUMNS)]
+        try:
+            numbers = [int(float(str(cell).strip())) for cell in numbers]
+        except (ValueError, OverflowError):  # OverflowError: "inf" is a float but no int
+            raise ValueError(
+                f"layer {index}: kernel, stride, padding, dilation and out_channels must be "
+                f"whole numbers, got {numbers}"
+            ) from None
+        layers.append(LayerRow(str(kind), *numbers))
+    return layers
 
 
 def _checked(index: int, row: LayerRow) -> LayerRow:

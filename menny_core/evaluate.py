@@ -121,3 +121,21 @@ def evaluate(
     metrics = metrics_from_confusion(confusion, classes)
     metrics.loss = cross_entropy(logits, labels)
     return metrics
+
+
+def metrics_markdown(metrics: Metrics, note: str = "") -> str:
+    """Test accuracy and loss in bold, then `note` (a sentence), then a markdown table
+    of precision, recall and F1 (two decimals) and the number of images of each class."""
+    headline = f"**Test accuracy {metrics.accuracy:.1%}**, loss {metrics.loss:.3f}."
+    lines = [
+        f"{headline} {note}" if note else headline,
+        "",
+        "| class | precision | recall | F1 | images |",
+        "|---|---|---|---|---|",
+    ]
+    for name, score in metrics.per_class.items():
+        lines.append(
+            f"| {name} | {score['precision']:.2f} | {score['recall']:.2f} | "
+            f"{score['f1']:.2f} | {score['support']} |"
+        )
+    return "\n".join(lines)

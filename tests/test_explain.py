@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from kernels_playground.convolve import apply_kernel
-from kernels_playground.explain import input_window, step_at
+from kernels_playground.explain import input_window, markdown_table, step_at
 
 LAPLACE = [[0, -1, 0], [-1, 4, -1], [0, -1, 0]]
 PATCH = np.array([[140, 120, 120], [225, 220, 205], [255, 250, 230]], dtype=np.uint8)
@@ -109,3 +109,29 @@ def test_out_of_range_positions_name_the_allowed_range():
         step_at(image, LAPLACE, 1.5, 0)
     with pytest.raises(ValueError, match="channel must be between 0 and 2"):
         step_at(np.zeros((5, 5, 3)), LAPLACE, 0, 0, mode="per_channel", channel=3)
+
+
+def test_markdown_table_has_an_empty_header_and_no_negative_zero():
+    table = markdown_table(np.array([[1.23456, -0.0], [1000.0, -2.5]]))
+    assert table.splitlines() == ["| | |", "|---|---|", "| 1.23 | 0 |", "| 1e+03 | -2.5 |"]
+
+
+def test_step_markdown_shows_the_worked_example():
+    text = step_at(PATCH, LAPLACE, 0, 0, padding="valid").markdown()
+    assert text.startswith("**Output (0, 0)**: the patch under the kernel")
+    assert markdown_table(PATCH) in text and markdown_table(np.array(LAPLACE)) in text
+    assert "| 0 | -120 | 0 |" in text and "| -225 | 880 | -205 |" in text  # the products
+    assert f"`{WORKED_TEXT}`" in text
+    assert text.endswith("Sum = **80**, the feature map holds **80** there.")
+    assert "flipped" not in text and "channel" not in text
+
+
+def test_step_markdown_names_channel_flip_and_relu():
+    image = np.zeros((5, 5, 3), np.uint8)
+    image[..., 1] = 10
+    step = step_at(image, LAPLACE, 2, 1, mode="per_channel", channel=1, flip=True)
+    text = step.markdown(before_relu=True)
+    assert text.startswith("**Output (2, 1)** of the green channel:")
+    assert "Kernel (flipped: true convolution):" in text
+    assert text.endswith("there before ReLU.")
+    assert step_at(image, LAPLACE, 0, 0, mode="per_channel").markdown().count("red channel") == 1

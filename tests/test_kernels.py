@@ -7,6 +7,7 @@ from kernels_playground.kernels import (
     DESCRIPTIONS,
     MAX_KERNEL_SIDE,
     PRESETS,
+    format_kernel,
     parse_kernel,
     validate_kernel,
 )
@@ -113,3 +114,18 @@ def test_validate_kernel():
         validate_kernel([["a"]])
     with pytest.raises(TypeError):
         parse_kernel(42)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_format_kernel_round_trips_every_preset(name):
+    text = format_kernel(PRESETS[name])
+    assert len(text.splitlines()) == PRESETS[name].shape[0]
+    np.testing.assert_allclose(parse_kernel(text), PRESETS[name], rtol=0, atol=1e-6)
+
+
+def test_format_kernel_writes_fractions_and_falls_back_to_decimals():
+    assert format_kernel(PRESETS["box blur 3x3"]) == "\n".join(["1/9  1/9  1/9"] * 3)
+    assert format_kernel(PRESETS["Gaussian blur 5x5"]).splitlines()[2].split()[2] == "9/64"
+    assert format_kernel(PRESETS["Sobel x"]).splitlines()[1] == "-2  0  2"
+    # Not a fraction with a denominator up to 256: 6 significant digits instead.
+    assert format_kernel([[0.5**0.5, -2.5]]) == "0.707107  -5/2"

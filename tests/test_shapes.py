@@ -4,7 +4,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels_playground.shapes import LayerRow, build_mlx_stack, describe_stack
+from kernels_playground.shapes import (
+    LAYER_COLUMNS,
+    LayerRow,
+    build_mlx_stack,
+    describe_stack,
+    layer_rows,
+)
 
 
 def test_lenet_like_stack_by_hand():
@@ -96,7 +102,7 @@ def test_empty_stack_is_refused():
         describe_stack((16, 16), 3, [])
 
 
-layer_rows = st.one_of(
+any_layer_row = st.one_of(
     st.builds(
         LayerRow,
         kind=st.just("conv"),
@@ -122,7 +128,7 @@ layer_rows = st.one_of(
 @given(
     size=st.integers(8, 40),
     channels=st.integers(1, 3),
-    rows=st.lists(layer_rows, min_size=1, max_size=4),
+    rows=st.lists(any_layer_row, min_size=1, max_size=4),
 )
 def test_arithmetic_agrees_with_mlx(size, channels, rows):
     try:
@@ -132,3 +138,28 @@ def test_arithmetic_agrees_with_mlx(size, channels, rows):
         return
     assert result.disagreements == []
     assert result.mlx_outputs == [layer.output for layer in result.layers]
+
+
+def test_layer_rows_read_a_table_as_learners_edit_it():
+    table = [
+        ["conv", 5, 1, 0, 1, 6],
+        ["", None, float("nan"), "nan", " ", "None"],  # added but never filled: skipped
+        ["maxpool", "2", "2.0", 0, 1, 6.0],
+        ["conv", 3],  # short: padded with 1s
+        ["avgpool", 2, 2, 0, 1, 1, "an extra cell"],  # extra cells are ignored
+    ]
+    assert layer_rows(table) == [
+        LayerRow("conv", 5, 1, 0, 1, 6),
+        LayerRow("maxpool", 2, 2, 0, 1, 6),
+        LayerRow("conv", 3, 1, 1, 1, 1),
+        LayerRow("avgpool", 2, 2, 0, 1, 1),
+    ]
+    assert len(LAYER_COLUMNS) == 6 and LAYER_COLUMNS[0] == "kind"
+    assert layer_rows([]) == [] and layer_rows([[None] * 6, [], ["", None]]) == []
+
+
+@pytest.mark.parametrize("bad", ["three", "", "inf"])
+def test_layer_rows_name_the_layer_with_text_in_a_number_cell(bad):
+    table = [["conv", 3, 1, 1, 1, 8], [None] * 6, ["conv", bad, 1, 0, 1, 4]]
+    with pytest.raises(ValueError, match="layer 3: kernel, stride, padding, dilation and "):
+        layer_rows(table)

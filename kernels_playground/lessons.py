@@ -1,0 +1,123 @@
+"""The playground's and the Shapes tab's texts, written in the learner's own numbers.
+
+Every function returns markdown. The numbers come from `arithmetic` (the same functions
+that size the feature maps) or from `shapes.describe_stack`'s result, so a lesson cannot
+quote a size the computation did not produce.
+"""
+
+from __future__ import annotations
+
+from kernels_playground.arithmetic import (
+    conv_output_formula,
+    conv_output_size,
+    pool_output_formula,
+    pool_output_size,
+)
+from kernels_playground.shapes import StackShapes
+
+# (window, stride) of the pooling after the convolution, or None for no pooling.
+Pool = tuple[int, int] | None
+
+
+def size_sums(
+    input_hw: tuple[int, int],
+    kernel_hw: tuple[int, int],
+    stride: int,
+    padding: int,
+    dilation: int,
+    pool: Pool = None,
+) -> str:
+    """The output-size formula (I - K + 2P) / S + 1 for height and width, then the pooling's.
+
+    input_hw: the image (H, W) in pixels; kernel_hw: the kernel's (rows, columns);
+    padding: pixels added on each side (0 for 'valid' edges).
+    """
+    (height, width), (k_h, k_w) = input_hw, kernel_hw
+    lines = [
+        "**Convolution output size** (I - K + 2P) / S + 1, with your numbers:",
+        f"- height: `{conv_output_formula(height, k_h, stride, padding, dilation)}`",
+        f"- width: `{conv_output_formula(width, k_w, stride, padding, dilation)}`",
+    ]
+    if pool:
+        window, pool_stride = pool
+        out_h = conv_output_size(height, k_h, stride, padding, dilation)
+        out_w = conv_output_size(width, k_w, stride, padding, dilation)
+        lines += [
+            f"\n**{window}x{window} pooling, stride {pool_stride}:**",
+            f"- height: `{pool_output_formula(out_h, window, pool_stride)}`",
+            f"- width: `{pool_output_formula(out_w, window, pool_stride)}`",
+        ]
+    return "\n".join(lines)
+
+
+def playground_lesson(
+    input_hw: tuple[int, int],
+    kernel_hw: tuple[int, int],
+    stride: int,
+    padding: int,
+    dilation: int,
+    flip: bool = False,
+    pool: Pool = None,
+) -> str:
+    """What the playground's knobs did to this image: sliding, padding, dilation, flipping,
+    signed maps, the RGBA pitfall and (with `pool`) pooling, in the learner's numbers.
+
+    Arguments as for `size_sums`. The kernel is described by its rows: the presets and
+    most typed kernels are square.
+    """
+    height, width = input_hw
+    k = kernel_hw[0]
+    out_h = conv_output_size(height, kernel_hw[0], stride, padding, dilation)
+    out_w = conv_output_size(width, kernel_hw[1], stride, padding, dilation)
+    span = dilation * (k - 1) + 1
+    text = [
+        f"A {k}x{k} kernel slides over the {height}x{width} image {stride} pixel(s) at a "
+        f"time. Padding adds {padding} pixel(s) on each side, so it fits "
+        f"({height} + 2*{padding} - {span}) / {stride} + 1 times down: "
+        f"the feature map is {out_h}x{out_w}.",
+        f"Dilation {dilation} spreads the taps {dilation} pixel(s) apart: the kernel covers "
+        f"{span}x{span} pixels with only {k * k} weights.",
+        "Deep-learning 'convolution' layers compute a cross-correlation: the kernel is not "
+        "flipped. Tick *flip* for the textbook convolution; symmetric kernels (blur) give the "
+        "same map either way, Sobel changes sign." + (" (flipped now)" if flip else ""),
+        "Signed maps: blue is negative, red positive; ReLU keeps only the red.",
+        "Pitfall: an RGBA upload has a 4th (alpha) channel; the loader composites it on black "
+        "so every image reaches the kernel as 3 channels of values 0..255 (a grey or 16-bit "
+        "image is converted the same way).",
+    ]
+    if pool:
+        window, pool_stride = pool
+        text.append(
+            f"Pooling takes one number per {window}x{window} window every {pool_stride} pixels: "
+            f"{out_h}x{out_w} becomes {pool_output_size(out_h, window, pool_stride)}x"
+            f"{pool_output_size(out_w, window, pool_stride)}, with no weights to learn."
+        )
+    return "\n\n".join(text)
+
+
+def stack_summary(stack: StackShapes) -> str:
+    """Whether arithmetic and MLX agree on every shape, and the stack's totals."""
+    if stack.disagreements:
+        check = "**Arithmetic and MLX disagree:** " + "; ".join(stack.disagreements)
+    else:
+        check = "Arithmetic and a real MLX model of this stack agree on every shape."
+    return (
+        f"{check}\n\nTotal: **{stack.total_parameters:,}** parameters, "
+        f"**{stack.total_multiply_adds:,}** multiply-adds per image."
+    )
+
+
+def shapes_lesson(stack: StackShapes, input_hw: tuple[int, int], channels: int) -> str:
+    """Parameters versus multiply-adds, the last unit's receptive field and jump, and the
+    batch dimension an MLX layer needs: an (H, W, C) image must become (1, H, W, C), NHWC.
+    """
+    last = stack.layers[-1]
+    height, width = input_hw
+    return (
+        f"Each conv layer has K*K*C_in*C_out weights plus C_out biases, whatever the image size; "
+        f"its multiply-adds grow with the output area. The last unit sees a "
+        f"{last.receptive_field}x{last.receptive_field} patch of the input, and neighbouring "
+        f"units are {last.jump} pixel(s) apart: pooling and stride multiply that jump. "
+        f"MLX layers take NHWC batches: a single {height}x{width} image must become "
+        f"(1, {height}, {width}, {channels}) first, the batch dimension people forget."
+    )

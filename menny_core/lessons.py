@@ -1,0 +1,91 @@
+"""What the Classify and Train tabs tell the learner, in the numbers of this photo or run.
+
+Every function returns markdown built from what the cores produced (a Prediction, the
+epochs' EpochStats), so the text quotes the very probabilities and losses shown beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # types only: writing a sentence needs no MLX
+    from menny_core.predict import Prediction
+    from menny_core.train import EpochStats, TrainResult
+
+
+def verdict(prediction: Prediction, unsure_below: float) -> str:
+    """One line: Menny's answer and its probability, or "not sure" when the top
+    probability is under `unsure_below` (0..1), the threshold the prediction used."""
+    top = prediction.probabilities[prediction.label]
+    if prediction.unsure:
+        return (
+            f"**Not sure** (best guess {prediction.label}): the top probability ({top:.0%}) is "
+            f"below {unsure_below:.0%}; the photo may show none of the classes Menny knows."
+        )
+    return f"Menny says **{prediction.label}** ({top:.0%})."
+
+
+def classify_lesson(probabilities: dict[str, float], image_size: int) -> str:
+    """Softmax with this photo's probabilities (which sum to 1), why a confident answer
+    can still be wrong, and the photo's way in: resized to image_size x image_size,
+    normalised, batched as (1, S, S, 3) NHWC; then what the saliency map shows."""
+    shown = ", ".join(f"{name} {p:.3f}" for name, p in probabilities.items())
+    size = image_size
+    return (
+        f"The last layer gives one score (logit) per class; softmax p_i = exp(z_i) / sum_j "
+        f"exp(z_j) turns them into probabilities that are positive and sum to 1: {shown}. "
+        "A high probability is not a guarantee: a photo of something else still gets "
+        "probabilities over these classes only, hence the 'not sure' threshold.\n\n"
+        f"Before that, the photo was resized to {size}x{size}, normalised with the training "
+        f"mean and std, and given a batch dimension: the network takes (1, {size}, {size}, 3), "
+        "NHWC. An RGBA photo's alpha channel is composited away first. The saliency map "
+        "shows which pixels would change the winning score most (|d score / d pixel|)."
+    )
+
+
+def epoch_status(stats: EpochStats, epochs: int) -> str:
+    """One line after an epoch: where the run is, its validation accuracy and speed."""
+    return (
+        f"Epoch {stats.epoch} of {epochs}: validation accuracy "
+        f"{stats.val_acc:.1%}, {stats.images_per_s:.0f} images/s."
+    )
+
+
+def run_status(result: TrainResult) -> str:
+    """One line when a run ends: cancelled after how many epochs, or done in how many
+    seconds (stopped early or not) and which epoch's weights were kept."""
+    if result.cancelled:
+        return f"Cancelled after {len(result.history)} epoch(s)."
+    stop = " (stopped early)" if result.stopped_early else ""
+    return f"Done in {result.seconds:.0f} s{stop}; best epoch {result.best_epoch}."
+
+
+def training_lesson(
+    history: Sequence[EpochStats], patience: int, best_epoch: int | None = None
+) -> str:
+    """Training versus validation loss (over-fitting), early stopping after `patience`
+    epochs, the stream's pitfalls, and, once an epoch is done, this run's latest losses
+    and its best epoch so far (1-based; by default the epoch of the lowest validation
+    loss in `history`, as the trainer judges while it runs)."""
+    text = [
+        "Training loss falls because the weights are fitted to those very images; the "
+        "validation images are never trained on, so their loss says how well Menny "
+        "generalises. When validation loss rises while training loss keeps falling, the "
+        "model is memorising: over-fitting.",
+        f"Early stopping: after {patience} epoch(s) without a better validation loss, training "
+        "stops and the best epoch's weights are kept.",
+        "Pitfalls the stream avoids: images are normalised after loading (the same mean/std "
+        "at training and prediction time), and a stream is one epoch: an exhausted stream "
+        "yields nothing, so each epoch builds a new one.",
+    ]
+    if history:
+        last = history[-1]
+        if best_epoch is None:
+            best_epoch = min(history, key=lambda s: s.val_loss).epoch
+        text.insert(
+            1,
+            f"Now (epoch {last.epoch}): training loss {last.train_loss:.3f}, "
+            f"validation loss {last.val_loss:.3f}, best epoch so far {best_epoch}.",
+        )
+    return "\n\n".join(text)

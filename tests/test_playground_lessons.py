@@ -1,0 +1,77 @@
+"""The playground's and Shapes tab's texts quote the sizes the computation really produces:
+apply_kernel, pool and describe_stack are the oracles."""
+
+import re
+
+import numpy as np
+
+from kernels_playground.arithmetic import conv_output_formula, pool_output_formula
+from kernels_playground.convolve import apply_kernel, pool
+from kernels_playground.lessons import playground_lesson, shapes_lesson, size_sums, stack_summary
+from kernels_playground.shapes import LayerRow, StackShapes, describe_stack
+
+SOBEL = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)
+
+
+def test_same_padding_keeps_a_256_image_256():
+    lesson = playground_lesson((256, 256), (3, 3), stride=1, padding=1, dilation=1)
+    assert apply_kernel(np.zeros((256, 256)), SOBEL, padding=1).shape == (256, 256)
+    assert "A 3x3 kernel slides over the 256x256 image 1 pixel(s) at a time." in lesson
+    assert "(256 + 2*1 - 3) / 1 + 1 times down: the feature map is 256x256." in lesson
+    assert "covers 3x3 pixels with only 9 weights" in lesson
+    assert "(flipped now)" not in lesson and "Pooling" not in lesson
+
+
+def test_stride_dilation_and_a_rectangle():
+    image = np.zeros((100, 61))
+    out = apply_kernel(image, SOBEL, stride=2, padding=1, dilation=2).shape
+    lesson = playground_lesson((100, 61), (3, 3), stride=2, padding=1, dilation=2, flip=True)
+    assert f"the feature map is {out[0]}x{out[1]}." in lesson  # 49x30
+    assert "(100 + 2*1 - 5) / 2 + 1 times down" in lesson
+    assert "Dilation 2 spreads the taps 2 pixel(s) apart: the kernel covers 5x5 pixels" in lesson
+    assert "(flipped now)" in lesson
+
+
+def test_pooled_sizes_are_the_pooled_maps():
+    feature = apply_kernel(np.zeros((256, 200)), SOBEL, padding=1)
+    pooled = pool(feature, "max", 3, 2)
+    lesson = playground_lesson((256, 200), (3, 3), 1, 1, 1, pool=(3, 2))
+    assert (
+        f"Pooling takes one number per 3x3 window every 2 pixels: 256x200 becomes "
+        f"{pooled.shape[0]}x{pooled.shape[1]}, with no weights to learn." in lesson
+    )
+
+
+def test_size_sums_write_both_axes_and_the_pooling():
+    sums = size_sums((256, 128), (3, 5), stride=2, padding=1, dilation=1, pool=(2, 2))
+    height, width = apply_kernel(np.zeros((256, 128)), np.ones((3, 5)), stride=2, padding=1).shape
+    assert f"- height: `{conv_output_formula(256, 3, 2, 1)}`" in sums
+    assert f"- width: `{conv_output_formula(128, 5, 2, 1)}`" in sums
+    assert "**2x2 pooling, stride 2:**" in sums
+    assert f"- height: `{pool_output_formula(height, 2, 2)}`" in sums  # 128 -> 64
+    assert f"- width: `{pool_output_formula(width, 2, 2)}`" in sums  # 63 -> 31
+    assert "pooling" not in size_sums((256, 128), (3, 5), 2, 1, 1)
+
+
+def test_shapes_lesson_and_summary_quote_the_stack():
+    rows = [LayerRow("conv", 3, padding=1, out_channels=8), LayerRow("maxpool", 2, stride=2),
+            LayerRow("conv", 3, padding=1, out_channels=16)]  # fmt: skip
+    stack = describe_stack((32, 48), 3, rows)
+    lesson = shapes_lesson(stack, (32, 48), 3)
+    # Receptive field by hand: 3, then 3 + (2-1)*1 = 4, then 4 + (3-1)*2 = 8; jump 1*2 = 2.
+    assert "sees a 8x8 patch of the input, and neighbouring units are 2 pixel(s) apart" in lesson
+    assert "a single 32x48 image must become (1, 32, 48, 3) first" in lesson
+    summary = stack_summary(stack)
+    total = (3 * 3 * 3 * 8 + 8) + (3 * 3 * 8 * 16 + 16)  # 1,392
+    assert summary.startswith("Arithmetic and a real MLX model of this stack agree")
+    assert f"Total: **{total:,}** parameters" in summary and "**1,392**" in summary
+    macs = int(re.search(r"\*\*([\d,]+)\*\* multiply-adds", summary).group(1).replace(",", ""))
+    assert macs == 32 * 48 * 8 * 27 + 16 * 24 * 16 * 72
+
+
+def test_a_disagreement_is_shown_not_hidden():
+    stack = describe_stack((8, 8), 1, [LayerRow("conv", 3)], check_with_mlx=False)
+    broken = StackShapes(stack.layers, [(5, 5, 1)], ["layer 1 (conv 3x3): arithmetic says ..."])
+    assert stack_summary(broken).startswith(
+        "**Arithmetic and MLX disagree:** layer 1 (conv 3x3): arithmetic says ..."
+    )

@@ -248,9 +248,29 @@ class Session:
         """16 images from the real training stream with these augmentation settings."""
         return _preview(self, source, upload, flip_prob, rotation, crop_low, grey_prob, seed)
 
-    def train(self, *settings, progress=gr.Progress()):  # noqa: B008  (Gradio's idiom)
-        """Train in a worker thread, yielding the status and curves after every epoch."""
-        yield from _train(self, settings, progress)
+    def train(
+        self,
+        source,
+        upload,
+        flip_prob,
+        rotation,
+        crop_low,
+        grey_prob,
+        variant,
+        epochs,
+        batch_size,
+        lr,
+        weight_decay,
+        dropout,
+        patience,
+        seed,
+        progress=gr.Progress(),  # noqa: B008  (Gradio's idiom)
+    ):
+        """Train in a worker thread, yielding the status and curves after every epoch.
+        (Named parameters, not *args: gradio_client shows these names in its API.)"""
+        settings = (flip_prob, rotation, crop_low, grey_prob, variant, epochs, batch_size)
+        settings += (lr, weight_decay, dropout, patience, seed)
+        yield from _train(self, source, upload, settings, progress)
 
     def cancel(self) -> str:
         if self.runs.cancel():
@@ -320,16 +340,18 @@ def _classify(session: Session, image_path: str | None):
     return prediction.probabilities, unsure, heat, maps, learn, session.runs.describe_current()
 
 
-def _curves(history) -> pd.DataFrame:
-    """Epoch stats in long form, one row per (epoch, curve), as gr.LinePlot wants them."""
-    names = {
-        "train_loss": "train loss",
-        "val_loss": "validation loss",
-        "train_acc": "train accuracy",
-        "val_acc": "validation accuracy",
-    }
-    rows = [(s.epoch, getattr(s, key), name) for s in history for key, name in names.items()]
-    return pd.DataFrame(rows, columns=["epoch", "value", "curve"])
+def _curves(history) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Epoch stats in long form, one row per (epoch, curve), as gr.LinePlot wants them:
+    losses and accuracies apart (a loss of 3 would flatten accuracies of 0..1)."""
+
+    def frame(names: dict[str, str]) -> pd.DataFrame:
+        rows = [(s.epoch, getattr(s, key), name) for s in history for key, name in names.items()]
+        return pd.DataFrame(rows, columns=["epoch", "value", "curve"])
+
+    return (
+        frame({"train_loss": "train", "val_loss": "validation"}),
+        frame({"train_acc": "train", "val_acc": "validation"}),
+    )
 
 
 def _results(result, path: Path) -> tuple[str, str, pd.DataFrame | None]:
@@ -359,7 +381,7 @@ def _for_people_while_training(events):
         raise gr.Error(f"training failed ({type(error).__name__}); see the server log") from error
 
 
-def _train(session: Session, settings, progress):
+def _train(session: Session, source, upload, settings, progress):
     from menny_core.background import train_in_background
     from menny_core.lessons import epoch_status, training_lesson
     from menny_core.stream import Augment
@@ -367,8 +389,6 @@ def _train(session: Session, settings, progress):
     from menny_core.weights import save
 
     (
-        source,
-        upload,
         flip_prob,
         rotation,
         crop_low,
@@ -412,7 +432,7 @@ def _train(session: Session, settings, progress):
                     history.append(event)
                     status = epoch_status(event, config.epochs)
                     learn = training_lesson(history, config.patience)
-                    yield status, _curves(history), "", None, learn
+                    yield status, *_curves(history), "", None, learn
                 else:
                     result = event
         if result.history:
@@ -420,7 +440,7 @@ def _train(session: Session, settings, progress):
             session.runs.finish(run)
         status, details, confusion = _results(result, run.weights_path)
         learn = training_lesson(result.history, config.patience, result.best_epoch)
-        yield status, _curves(result.history), details, confusion, learn
+        yield status, *_curves(result.history), details, confusion, learn
     finally:
         session.runs.release(run)
 
@@ -523,12 +543,12 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
                     start = gr.Button("Train", variant="primary")
                     cancel = gr.Button("Cancel", variant="stop")
                 status = gr.Markdown(elem_id="train-status")
-                curves = gr.LinePlot(
-                    x="epoch",
-                    y="value",
-                    color="curve",
-                    height=260,
-                    label="Loss and accuracy per epoch",
+                plot = dict(x="epoch", y="value", color="curve", height=220, x_axis_format="d")
+                loss_curves = gr.LinePlot(
+                    **plot, y_title="cross-entropy", label="Loss per epoch", elem_id="loss"
+                )
+                accuracy_curves = gr.LinePlot(
+                    **plot, y_lim=[0, 1], y_title="accuracy", label="Accuracy per epoch"
                 )
         metrics = gr.Markdown()
         confusion = gr.Dataframe(
@@ -563,7 +583,7 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
             patience,
             seed,
         ],
-        [status, curves, metrics, confusion, learn],
+        [status, loss_curves, accuracy_curves, metrics, confusion, learn],
         api_name="train",
         preprocess=False,
     )

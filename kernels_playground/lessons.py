@@ -62,21 +62,20 @@ def playground_lesson(
     """What the playground's knobs did to this image: sliding, padding, dilation, flipping,
     signed maps, the RGBA pitfall and (with `pool`) pooling, in the learner's numbers.
 
-    Arguments as for `size_sums`. The kernel is described by its rows: the presets and
-    most typed kernels are square.
+    Arguments as for `size_sums`; kernels may be rectangular (k_h x k_w).
     """
     height, width = input_hw
-    k = kernel_hw[0]
-    out_h = conv_output_size(height, kernel_hw[0], stride, padding, dilation)
-    out_w = conv_output_size(width, kernel_hw[1], stride, padding, dilation)
-    span = dilation * (k - 1) + 1
+    k_h, k_w = kernel_hw
+    out_h = conv_output_size(height, k_h, stride, padding, dilation)
+    out_w = conv_output_size(width, k_w, stride, padding, dilation)
+    span_h, span_w = dilation * (k_h - 1) + 1, dilation * (k_w - 1) + 1
     text = [
-        f"A {k}x{k} kernel slides over the {height}x{width} image {stride} pixel(s) at a "
+        f"A {k_h}x{k_w} kernel slides over the {height}x{width} image {stride} pixel(s) at a "
         f"time. Padding adds {padding} pixel(s) on each side, so it fits "
-        f"({height} + 2*{padding} - {span}) / {stride} + 1 times down: "
+        f"({height} + 2*{padding} - {span_h}) / {stride} + 1 times down: "
         f"the feature map is {out_h}x{out_w}.",
         f"Dilation {dilation} spreads the taps {dilation} pixel(s) apart: the kernel covers "
-        f"{span}x{span} pixels with only {k * k} weights.",
+        f"{span_h}x{span_w} pixels with only {k_h * k_w} weights.",
         "Deep-learning 'convolution' layers compute a cross-correlation: the kernel is not "
         "flipped. Tick *flip* for the textbook convolution; symmetric kernels (blur) give the "
         "same map either way, Sobel changes sign." + (" (flipped now)" if flip else ""),

@@ -103,7 +103,7 @@ def layer_rows(table: Sequence[Sequence[object]]) -> list[LayerRow]:
     with 1s and extra cells are ignored. Ranges are checked later, by `describe_stack`.
 
     Raises ValueError naming the layer (1-based, counting skipped rows) when a number
-    cell holds something that is not a number.
+    cell holds something that is not a whole number ("x", "3.7", "inf").
     """
     layers = []
     for index, cells in enumerate(table, start=1):
@@ -113,13 +113,15 @@ def layer_rows(table: Sequence[Sequence[object]]) -> list[LayerRow]:
         cells += [1] * (len(LAYER_COLUMNS) - len(cells))
         kind, *numbers = cells[: len(LAYER_COLUMNS)]
         try:
-            numbers = [int(float(str(cell).strip())) for cell in numbers]
-        except (ValueError, OverflowError):  # OverflowError: "inf" is a float but no int
+            values = [float(str(cell).strip()) for cell in numbers]
+            if not all(value.is_integer() for value in values):  # also rejects inf and nan
+                raise ValueError
+        except ValueError:
             raise ValueError(
                 f"layer {index}: kernel, stride, padding, dilation and out_channels must be "
                 f"whole numbers, got {numbers}"
             ) from None
-        layers.append(LayerRow(str(kind), *numbers))
+        layers.append(LayerRow(str(kind), *(int(value) for value in values)))
     return layers
 
 

@@ -234,14 +234,17 @@ def test_augment_preview_is_a_grid_of_16(trained):
 
 
 def test_one_epoch_training_reports_and_saves(trained, running_app):
-    _, (status, curves, metrics, confusion, learn) = trained
+    _, (status, losses, accuracies, metrics, confusion, learn) = trained
     assert status.startswith("Done in ") and status.endswith("best epoch 1.")
     assert "Test accuracy" in metrics
     assert confusion["headers"][1:] == ["blue", "red"]
     counts = np.array([row[1:] for row in confusion["data"]], dtype=int)
     assert counts.sum() >= 2  # every test image counted once
-    epochs = {row[0] for row in curves["data"]}
-    assert epochs == {1}
+    for curves in (losses, accuracies):  # one epoch: a train and a validation point each
+        assert sorted((row[0], row[2]) for row in curves["data"]) == [
+            (1, "train"), (1, "validation")
+        ]  # fmt: skip
+    assert all(0 <= row[1] <= 1 for row in accuracies["data"])
     session = running_app[1]
     weights = session.runs.current_weights
     assert weights.name == "menny.safetensors" and weights.parent.parent.name == "runs"

@@ -32,6 +32,15 @@ def test_stride_dilation_and_a_rectangle():
     assert "(flipped now)" in lesson
 
 
+def test_a_rectangular_kernel_is_described_as_it_is():
+    kernel = np.ones((3, 5), np.float32)
+    out = apply_kernel(np.zeros((40, 50)), kernel, padding=0, dilation=2).shape  # (36, 42)
+    lesson = playground_lesson((40, 50), (3, 5), stride=1, padding=0, dilation=2)
+    assert "A 3x5 kernel slides" in lesson
+    assert f"the feature map is {out[0]}x{out[1]}." in lesson
+    assert "covers 5x9 pixels with only 15 weights" in lesson
+
+
 def test_pooled_sizes_are_the_pooled_maps():
     feature = apply_kernel(np.zeros((256, 200)), SOBEL, padding=1)
     pooled = pool(feature, "max", 3, 2)

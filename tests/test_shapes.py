@@ -158,7 +158,7 @@ def test_layer_rows_read_a_table_as_learners_edit_it():
     assert layer_rows([]) == [] and layer_rows([[None] * 6, [], ["", None]]) == []
 
 
-@pytest.mark.parametrize("bad", ["three", "", "inf"])
+@pytest.mark.parametrize("bad", ["three", "", "inf", "3.7", 2.5])
 def test_layer_rows_name_the_layer_with_text_in_a_number_cell(bad):
     table = [["conv", 3, 1, 1, 1, 8], [None] * 6, ["conv", bad, 1, 0, 1, 4]]
     with pytest.raises(ValueError, match="layer 3: kernel, stride, padding, dilation and "):

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import io
-import shutil
 import sys
 import threading
 import time
@@ -35,6 +33,7 @@ from kernels_playground.kernels import DESCRIPTIONS, PRESETS, format_kernel, par
 from kernels_playground.lessons import playground_lesson, shapes_lesson, size_sums, stack_summary
 from kernels_playground.render import render_feature_map
 from kernels_playground.shapes import LAYER_COLUMNS, describe_stack, layer_rows
+from menny_core.archive import UnpackedZips
 from menny_core.sessions import TrainingRefused, TrainingRuns
 
 ROOT = Path(__file__).resolve().parent
@@ -225,7 +224,7 @@ class Session:
         self.runs = TrainingRuns(workdir / "runs", shipped)
         self.allow_training = allow_training
         self._predictors: dict[Path, object] = {}
-        self.unpacked: dict[str, Path] = {}  # zip digest -> unpacked dataset root
+        self.uploads = UnpackedZips(workdir / "uploads")
 
     def predictor(self):
         """The current model (shipped, or trained here last), loaded once per weights file."""
@@ -280,7 +279,6 @@ class Session:
 
 def _dataset(session: Session, source: str, upload: str | None):
     """The chosen dataset as a discovered ImageFolder (an upload is unpacked once, in workdir)."""
-    from menny_core.archive import extract_dataset_zip
     from menny_core.dataset import discover
 
     upload = file_path(upload)
@@ -289,12 +287,7 @@ def _dataset(session: Session, source: str, upload: str | None):
     elif not upload:
         raise ValueError("upload a .zip with one folder per class first, or pick the portraits")
     else:
-        digest = hashlib.sha256(Path(upload).read_bytes()).hexdigest()[:16]
-        root = session.unpacked.get(digest)
-        if root is None:
-            dest = session.workdir / "uploads" / digest
-            shutil.rmtree(dest, ignore_errors=True)  # a half-unpacked leftover of a past run
-            root = session.unpacked[digest] = extract_dataset_zip(upload, dest)
+        root = session.uploads.root(upload)
     return discover(root, cache_dir=session.workdir / "cache")
 
 
@@ -305,8 +298,7 @@ def _preview(session, source, upload, flip_prob, rotation, crop_low, grey_prob, 
 
     folder = _dataset(session, source, upload)
     augment = Augment(float(flip_prob), float(rotation), (float(crop_low), 1.0), float(grey_prob))
-    spread = folder.samples[:: max(1, len(folder.samples) // 16)][:16]  # every class shows
-    grid = preview_grid(spread, IMAGE_SIZE, augment, count=16, seed=int(seed or 0))
+    grid = preview_grid(folder.samples, IMAGE_SIZE, augment, count=16, seed=int(seed or 0))
     counts = ", ".join(f"{name} ({count})" for name, count in folder.counts().items())
     note = f"{len(folder.samples)} images in {len(folder.classes)} classes: {counts}."
     if folder.skipped:
@@ -543,12 +535,19 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
                     start = gr.Button("Train", variant="primary")
                     cancel = gr.Button("Cancel", variant="stop")
                 status = gr.Markdown(elem_id="train-status")
-                plot = dict(x="epoch", y="value", color="curve", height=220, x_axis_format="d")
+                colours = {"train": "#1f77b4", "validation": "#ff7f0e"}
+                plot = dict(x="epoch", y="value", color="curve", color_map=colours, height=220)
                 loss_curves = gr.LinePlot(
-                    **plot, y_title="cross-entropy", label="Loss per epoch", elem_id="loss"
+                    **plot,
+                    y_title="cross-entropy",
+                    label="Loss per epoch (blue: train, orange: validation)",
+                    elem_id="loss",
                 )
                 accuracy_curves = gr.LinePlot(
-                    **plot, y_lim=[0, 1], y_title="accuracy", label="Accuracy per epoch"
+                    **plot,
+                    y_lim=[0, 1],
+                    y_title="accuracy",
+                    label="Accuracy per epoch (blue: train, orange: validation)",
                 )
         metrics = gr.Markdown()
         confusion = gr.Dataframe(

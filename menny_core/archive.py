@@ -8,10 +8,12 @@ the bytes actually written as well, because a declared size can lie.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import stat
+import threading
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -148,3 +150,28 @@ def _write_members(archive, members, dest: Path, limit: int, name: str) -> None:
             raise DatasetError(
                 f"{name} holds '{info.filename}' twice: a zip of class folders must not"
             ) from None
+
+
+class UnpackedZips:
+    """Uploaded dataset zips, each unpacked once into `folder/<digest>/`.
+
+    A learner previews the stream and then trains on the same upload, and Gradio hands every
+    request a fresh temporary copy of it: keying on the content's SHA-256 unpacks it once.
+    Requests run in worker threads, so unpacking holds a lock (two previews of one new zip
+    must not write into the same folder at once).
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self._roots: dict[str, Path] = {}
+        self._lock = threading.Lock()
+
+    def root(self, zip_path: str | os.PathLike) -> Path:
+        """The folder holding the class folders of this zip (see `extract_dataset_zip`)."""
+        digest = hashlib.sha256(Path(zip_path).read_bytes()).hexdigest()[:16]
+        with self._lock:
+            if digest not in self._roots:
+                dest = self.folder / digest
+                shutil.rmtree(dest, ignore_errors=True)  # a half-unpacked leftover of a past run
+                self._roots[digest] = extract_dataset_zip(zip_path, dest)
+            return self._roots[digest]

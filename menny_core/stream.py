@@ -232,14 +232,16 @@ def preview_grid(
     uint8 (rows*S, cols*S, 3), cols = ceil(sqrt(count)), rows = ceil(count / cols).
 
     The images come from `training_stream` with the same `augment` (then denormalised), so
-    the preview shows exactly what the network will see. Fewer samples than `count` are
-    repeated, each with its own random draws.
+    the preview shows exactly what the network will see. The samples shown are spread evenly
+    over `samples` (so a list sorted by class shows every class); fewer samples than `count`
+    are repeated, each with its own random draws.
     """
     size = whole(image_size, "image_size", 1)
     count = whole(count, "count", 1)
     if len(samples) == 0:
         raise ValueError("samples is empty: give at least one (path, label) pair")
-    repeated = list(samples) * math.ceil(count / len(samples))
+    spread = list(samples)[:: max(1, len(samples) // count)][:count]
+    repeated = spread * math.ceil(count / len(spread))
     batch = next(iter(training_stream(repeated, size, augment, count, seed, threads=1)))
     images = denormalize(batch["image"])
     cols = math.ceil(math.sqrt(count))

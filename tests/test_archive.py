@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from menny_core.archive import extract_dataset_zip
+from menny_core.archive import UnpackedZips, extract_dataset_zip
 from menny_core.dataset import DatasetError, discover
 
 
@@ -138,3 +138,25 @@ def test_not_a_zip_and_empty_zip_are_explained(tmp_path):
         extract_dataset_zip(empty, tmp_path / "out")
     with pytest.raises(DatasetError, match=re.escape("missing.zip does not exist")):
         extract_dataset_zip(tmp_path / "missing.zip", tmp_path / "out")
+
+
+def test_unpacked_zips_unpack_each_content_once(tmp_path):
+    uploads = UnpackedZips(tmp_path / "uploads")
+    first = make_zip(tmp_path / "a.zip", class_members())
+    copy = tmp_path / "copy-of-a.zip"  # Gradio gives every request its own temporary copy
+    copy.write_bytes(first.read_bytes())
+    root = uploads.root(first)
+    marker = root / "cats" / "0.png"
+    mtime = marker.stat().st_mtime_ns
+    assert uploads.root(copy) == root and marker.stat().st_mtime_ns == mtime  # not rewritten
+    assert root.parent == tmp_path / "uploads" and discover(root).classes == ["cats", "dogs"]
+    other = make_zip(tmp_path / "b.zip", class_members("wrapped/"))
+    assert uploads.root(other) not in (root, root.parent)
+
+
+def test_unpacked_zips_replace_a_leftover_of_an_interrupted_unpack(tmp_path):
+    archive = make_zip(tmp_path / "a.zip", class_members())
+    digest_folder = UnpackedZips(tmp_path / "uploads").root(archive)
+    (digest_folder / "half-written.tmp").write_bytes(b"\0")  # a crash mid-unpack
+    fresh = UnpackedZips(tmp_path / "uploads").root(archive)  # a new app process
+    assert fresh == digest_folder and not (fresh / "half-written.tmp").exists()

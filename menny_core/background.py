@@ -22,6 +22,8 @@ import queue
 import threading
 from collections.abc import Iterator
 
+import mlx.core as mx
+
 from menny_core.dataset import ImageFolder
 from menny_core.sessions import Run
 from menny_core.train import EpochStats, TrainConfig, TrainResult, train
@@ -57,6 +59,10 @@ def train_in_background(
         except Exception as error:  # raised again below, in the caller's thread
             outcome["error"] = error
         finally:
+            # MLX 0.32 wants each thread's streams destroyed by the thread itself; left to
+            # interpreter exit, they abort the process ("terminate called ...") about one
+            # time in three.
+            mx.clear_streams()
             events.put(_DONE)
 
     worker = threading.Thread(target=work, name="menny-train", daemon=True)

@@ -267,9 +267,25 @@ class Session:
     ):
         """Train in a worker thread, yielding the status and curves after every epoch.
         (Named parameters, not *args: gradio_client shows these names in its API.)"""
-        settings = (flip_prob, rotation, crop_low, grey_prob, variant, epochs, batch_size)
-        settings += (lr, weight_decay, dropout, patience, seed)
-        yield from _train(self, source, upload, settings, progress)
+        from menny_core.train import TrainConfig
+
+        try:
+            folder = _dataset(self, source, upload)
+            config = TrainConfig(
+                variant=variant,
+                epochs=int(epochs),
+                batch_size=int(batch_size),
+                lr=float(lr),
+                weight_decay=float(weight_decay),
+                dropout=float(dropout),
+                patience=int(patience),
+                seed=int(seed or 0),
+                augment=_augment(flip_prob, rotation, crop_low, grey_prob),
+            )
+            run = self.runs.start()
+        except PEOPLE_ERRORS as error:
+            raise gr.Error(str(error), print_exception=False) from None
+        yield from _train(self, folder, config, run, progress)
 
     def cancel(self) -> str:
         if self.runs.cancel():
@@ -291,13 +307,20 @@ def _dataset(session: Session, source: str, upload: str | None):
     return discover(root, cache_dir=session.workdir / "cache")
 
 
+def _augment(flip_prob, rotation, crop_low, grey_prob):
+    """The augmentation sliders as the stream's Augment (crops keep crop_low..100% of the area)."""
+    from menny_core.stream import Augment
+
+    return Augment(float(flip_prob), float(rotation), (float(crop_low), 1.0), float(grey_prob))
+
+
 @for_people
 def _preview(session, source, upload, flip_prob, rotation, crop_low, grey_prob, seed):
     from menny_core.model import IMAGE_SIZE
-    from menny_core.stream import Augment, preview_grid
+    from menny_core.stream import preview_grid
 
     folder = _dataset(session, source, upload)
-    augment = Augment(float(flip_prob), float(rotation), (float(crop_low), 1.0), float(grey_prob))
+    augment = _augment(flip_prob, rotation, crop_low, grey_prob)
     grid = preview_grid(folder.samples, IMAGE_SIZE, augment, count=16, seed=int(seed or 0))
     counts = ", ".join(f"{name} ({count})" for name, count in folder.counts().items())
     note = f"{len(folder.samples)} images in {len(folder.classes)} classes: {counts}."
@@ -373,45 +396,13 @@ def _for_people_while_training(events):
         raise gr.Error(f"training failed ({type(error).__name__}); see the server log") from error
 
 
-def _train(session: Session, source, upload, settings, progress):
+def _train(session: Session, folder, config, run, progress):
+    """Relay the background trainer's events to the widgets; save and publish the model."""
     from menny_core.background import train_in_background
     from menny_core.lessons import epoch_status, training_lesson
-    from menny_core.stream import Augment
-    from menny_core.train import EpochStats, TrainConfig
+    from menny_core.train import EpochStats
     from menny_core.weights import save
 
-    (
-        flip_prob,
-        rotation,
-        crop_low,
-        grey_prob,
-        variant,
-        epochs,
-        batch_size,
-        lr,
-        weight_decay,
-        dropout,
-        patience,
-        seed,
-    ) = settings
-    try:
-        folder = _dataset(session, source, upload)
-        config = TrainConfig(
-            variant=variant,
-            epochs=int(epochs),
-            batch_size=int(batch_size),
-            lr=float(lr),
-            weight_decay=float(weight_decay),
-            dropout=float(dropout),
-            patience=int(patience),
-            seed=int(seed or 0),
-            augment=Augment(
-                float(flip_prob), float(rotation), (float(crop_low), 1.0), float(grey_prob)
-            ),
-        )
-        run = session.runs.start()
-    except PEOPLE_ERRORS as error:
-        raise gr.Error(str(error), print_exception=False) from None
     history: list = []
     try:
         # closing(): when the page goes away mid-run, the trainer is cancelled and joined.

@@ -8,11 +8,13 @@ import re
 import subprocess
 import sys
 import time
+import urllib.request
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import free_port
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
@@ -316,3 +318,31 @@ def test_no_train_has_no_training_endpoints(tmp_path):
     names = {fn.api_name for fn in app.fns.values()}
     assert {"playground", "shapes", "classify", "preset_kernel"} <= names
     assert not names & {"train", "augment_preview", "cancel_training"}
+
+
+def test_share_says_where_it_serves_and_how_to_protect_it(tmp_path):
+    port = free_port()
+    flags = ["--share", "--port", str(port), "--workdir", str(tmp_path)]
+    app = subprocess.Popen(
+        [sys.executable, str(ROOT / "demo.py"), *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("Menny is ready"):
+            line = app.stdout.readline()
+            assert line, f"demo.py --share ended early: {app.stderr.read()}"
+            lines.append(line.strip())
+        # Without internet (as on CI) the tunnel fails in one line; with it, a link is printed.
+        link = lines[0]
+        assert link.startswith("Public link: https://") or link == (
+            "No public link: Gradio's share server is unreachable (no internet?); "
+            "serving locally only."
+        )
+        assert "--auth USER:PASS and --no-train" in lines[1]
+        assert lines[2] == f"Menny is ready at http://127.0.0.1:{port}/; Ctrl+C stops it."
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
+            assert page.status == 200  # serving locally either way
+    finally:
+        app.terminate()
+        app.wait(timeout=30)

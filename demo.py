@@ -161,7 +161,8 @@ def playground(
         )
         pooled_image = render_feature_map(pool(feature, pool_kind, *pooling)).image
     geometry = (image.shape[:2], kernel.shape, stride, pad, dilation)
-    step = step_at(image, kernel, int(step_row), int(step_col), **options)
+    position = (int(step_row), int(step_col))
+    step_md = _step(image, kernel, feature.shape[:2], position, options, use_relu)
     # Show the file itself when it was not shrunk: no PNG encoding on every knob change.
     original = image if note else file_path(image_path)
     return (
@@ -170,9 +171,24 @@ def playground(
         f"{note} {shown.note}".strip(),
         pooled_image,
         size_sums(*geometry, pool=pooling),
-        step.markdown(before_relu=use_relu),
+        step_md,
         playground_lesson(*geometry, flip=flip, pool=pooling),
     )
+
+
+def _step(image, kernel, out_hw, position, options, use_relu) -> str:
+    """The step-by-step panel. A position left outside the map by a knob change (stride 1 -> 4
+    shrinks it) is moved to the nearest output and said, instead of failing the whole update."""
+    (rows, cols), (row, col) = out_hw, position
+    row, col = min(row, rows - 1), min(col, cols - 1)
+    step = step_at(image, kernel, row, col, **options)
+    text = step.markdown(before_relu=use_relu)
+    if (row, col) != position:
+        text = (
+            f"Output {position} is outside the {rows}x{cols} feature map: showing ({row}, {col}), "
+            f"the nearest one.\n\n{text}"
+        )
+    return text
 
 
 # -- 2. shapes ---------------------------------------------------------------

@@ -76,6 +76,17 @@ def test_playground_formula_with_default_numbers(client):
     assert "(256 - 3 + 2*1) / 1 + 1 = 256" in sums
 
 
+def test_a_step_position_outside_a_shrunken_map_moves_to_its_edge(client):
+    # Stride 4 shrinks the 256x256 map to 64x64: position (100, 10) no longer exists.
+    feature, step = (playground(client, stride=4, row=100, col=10)[i] for i in (1, 5))
+    assert size_of(feature) == (64, 64)
+    assert step.startswith("Output (100, 10) is outside the 64x64 feature map: showing (63, 10)")
+    assert "**Output (63, 10)**" in step
+    expected = apply_kernel(load_rgb(STAR), parse_kernel(SOBEL), stride=4, padding=1)[63, 10]
+    held = float(re.search(r"holds \*\*(-?[\d.e+]+)\*\*", step).group(1))
+    assert held == pytest.approx(expected, rel=1e-3, abs=1e-3)
+
+
 def test_large_upload_is_shrunk_and_said(client, tmp_path):
     big = tmp_path / "big.png"
     Image.new("RGB", (1200, 600), "gray").save(big)

@@ -26,11 +26,12 @@ import pandas as pd
 
 # mlx.core is only ever reached through these packages, whose __init__ gives MLX a fast BLAS.
 from kernels_playground import arithmetic
-from kernels_playground.convolve import apply_kernel, pool, relu, warm_up
+from kernels_playground.convolve import apply_kernel, relu, warm_up
 from kernels_playground.explain import step_at
 from kernels_playground.images import MAX_PIXELS, ImageError, fit_within, load_rgb
 from kernels_playground.kernels import DESCRIPTIONS, PRESETS, format_kernel, parse_kernel
 from kernels_playground.lessons import playground_lesson, shapes_lesson, size_sums, stack_summary
+from kernels_playground.pooling import pool
 from kernels_playground.render import render_feature_map
 from kernels_playground.shapes import LAYER_COLUMNS, describe_stack, layer_rows
 from menny_core.archive import UnpackedZips

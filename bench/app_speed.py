@@ -43,8 +43,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import demo  # noqa: E402  (after the path is set)
 from kernels_playground import arithmetic  # noqa: E402
-from kernels_playground.convolve import apply_kernel, pool, relu, warm_up  # noqa: E402
+from kernels_playground.convolve import apply_kernel, relu, warm_up  # noqa: E402
 from kernels_playground.kernels import PRESETS, parse_kernel  # noqa: E402
+from kernels_playground.pooling import pool  # noqa: E402
 from kernels_playground.render import render_feature_map  # noqa: E402
 
 KERNELS = ["Sobel x", "Sobel y", "Laplacian (4-neighbour)", "sharpen"]

@@ -31,8 +31,9 @@ import mlx.core as mx
 import numpy as np
 from scipy import ndimage
 
-from kernels_playground.convolve import LUMA_BT601, apply_kernel, pool, warm_up
+from kernels_playground.convolve import LUMA_BT601, apply_kernel, warm_up
 from kernels_playground.kernels import PRESETS
+from kernels_playground.pooling import pool
 from kernels_playground.render import render_feature_map
 
 SIDE = 512

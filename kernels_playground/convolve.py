@@ -1,4 +1,4 @@
-"""Apply a kernel to an image, and pool the result, in MLX.
+"""Apply a kernel to an image, in MLX (pooling is in `pooling`).
 
 What `apply_kernel` computes is CROSS-CORRELATION, like every CNN framework (MLX's
 nn.Conv2d, PyTorch, TensorFlow): output[i, j] = sum over (u, v) of
@@ -36,7 +36,6 @@ import numpy as np
 from kernels_playground.arithmetic import (
     Padding,
     conv_output_size,
-    pool_output_size,
     resolve_padding,
     whole,
 )
@@ -96,12 +95,13 @@ def conv_geometry(
             f"{padded / 1e6:.3g} megapixels; the limit is {2 * MAX_PIXELS / 1e6:.3g}: "
             "use less padding"
         )
-    rows = _axis(conv_output_size, "height", height, kh, stride, (top, bottom), dilation)
-    cols = _axis(conv_output_size, "width", width, kw, stride, (left, right), dilation)
+    rows = size_on_axis(conv_output_size, "height", height, kh, stride, (top, bottom), dilation)
+    cols = size_on_axis(conv_output_size, "width", width, kw, stride, (left, right), dilation)
     return ConvGeometry((kh, kw), stride, dilation, (top, bottom, left, right), (rows, cols))
 
 
-def _axis(size_function, axis: str, *args) -> int:
+def size_on_axis(size_function, axis: str, *args) -> int:
+    """size_function(*args), with the axis ("height"/"width") named in its error."""
     try:
         return size_function(*args)
     except ValueError as error:
@@ -290,73 +290,3 @@ def warm_up() -> None:
 def relu(feature_map: np.ndarray) -> np.ndarray:
     """max(0, x), element-wise: what a CNN does right after a convolution."""
     return np.maximum(np.asarray(feature_map, dtype=np.float32), 0.0)
-
-
-def pool(
-    feature_map: np.ndarray,
-    kind: str = "max",
-    window: int = 2,
-    stride: int | None = None,
-    padding: Padding = 0,
-    ceil_mode: bool = False,
-) -> np.ndarray:
-    """Max or average pooling of an (H, W) or (H, W, C) map; stride defaults to the window.
-
-    Output sizes are `arithmetic.pool_output_size` per axis. Max pooling pads with -inf, so
-    padding never wins. Average pooling divides by the part of the window that lies on the
-    input plus its explicit padding: zero padding counts (like MLX's nn.AvgPool2d and
-    PyTorch's count_include_pad=True), the extra cells ceil_mode adds past the padding do
-    not (as PyTorch). ceil_mode keeps a last, partial window at the right/bottom.
-    """
-    if kind not in ("max", "avg"):
-        raise ValueError(f"pool kind must be 'max' or 'avg', got {kind!r}")
-    values = np.asarray(feature_map, dtype=np.float32)
-    if values.ndim not in (2, 3) or 0 in values.shape:
-        raise ValueError(f"feature map must be (H, W) or (H, W, C), got shape {values.shape}")
-    planes = values[:, :, None] if values.ndim == 2 else values
-    height, width = planes.shape[:2]
-    size = whole(window, "pool window", 1)
-    step = size if stride is None else whole(stride, "pool stride", 1)
-    rows = _axis(pool_output_size, "height", height, size, step, padding, ceil_mode)
-    cols = _axis(pool_output_size, "width", width, size, step, padding, ceil_mode)
-    before, after = resolve_padding(padding, size)
-    # Extra cells past the explicit padding that ceil_mode's last window reaches.
-    extra_h = max(0, (rows - 1) * step + size - (height + before + after))
-    extra_w = max(0, (cols - 1) * step + size - (width + before + after))
-    fill = -np.inf if kind == "max" else 0.0
-    x = mx.array(planes)
-    if before or after or extra_h or extra_w:
-        widths = [(before, after + extra_h), (before, after + extra_w), (0, 0)]
-        x = mx.pad(x, widths, constant_values=fill)
-    # Max and sum over a square window are separable: along the width, then the height.
-    combine = mx.maximum if kind == "max" else mx.add
-    x = _window_taps(x, 1, size, step, cols, combine)
-    out = _window_taps(x, 0, size, step, rows, combine)
-    if kind == "avg":
-        counts = np.outer(
-            _covered(rows, step, size, height + before + after),
-            _covered(cols, step, size, width + before + after),
-        ).astype(np.float32)
-        out = out / mx.array(counts)[..., None]
-    result = np.array(out, dtype=np.float32)
-    return result[:, :, 0] if values.ndim == 2 else result
-
-
-def _window_taps(x: mx.array, axis: int, size: int, step: int, count: int, combine) -> mx.array:
-    """Combine the `size` strided slices along `axis` that make up `count` windows."""
-
-    def tap(offset: int) -> mx.array:
-        index = [slice(None)] * x.ndim
-        index[axis] = slice(offset, offset + (count - 1) * step + 1, step)
-        return x[tuple(index)]
-
-    out = tap(0)
-    for offset in range(1, size):
-        out = combine(out, tap(offset))
-    return out
-
-
-def _covered(count: int, step: int, size: int, limit: int) -> np.ndarray:
-    """How many cells of each window lie before `limit` (input + explicit padding)."""
-    starts = np.arange(count) * step
-    return np.minimum(starts + size, limit) - starts

@@ -6,8 +6,9 @@ import re
 import numpy as np
 
 from kernels_playground.arithmetic import conv_output_formula, pool_output_formula
-from kernels_playground.convolve import apply_kernel, pool
+from kernels_playground.convolve import apply_kernel
 from kernels_playground.lessons import playground_lesson, shapes_lesson, size_sums, stack_summary
+from kernels_playground.pooling import pool
 from kernels_playground.shapes import LayerRow, StackShapes, describe_stack
 
 SOBEL = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)

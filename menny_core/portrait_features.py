@@ -1,4 +1,5 @@
-"""Drawing one portrait's parts with Pillow's ImageDraw: head, hair, eyes, nose, mouth, clothes.
+"""Drawing one portrait's face with Pillow's ImageDraw: head, eyes, nose, mouth (hair:
+`portrait_hair`, clothes: `portraits`).
 
 The head is treated as a sphere seen by a distant camera. A point of the face is given in
 face coordinates (u, v): u from -1 (the character's right edge, image left in a front view)
@@ -15,7 +16,6 @@ twice the output size and shrunk afterwards, for anti-aliasing).
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -279,154 +279,3 @@ def draw_freckles(draw: ImageDraw.ImageDraw, pose: Pose, skin: RGB, lw: int) -> 
         if facing > 0.2:
             r = lw * 1.4
             draw.ellipse((x - r * facing, y - r, x + r * facing, y + r), fill=shade(skin, 0.68))
-
-
-# -- hair ------------------------------------------------------------------------------
-
-
-def _hairline(knots: tuple[tuple[float, float], ...], theta: float) -> float:
-    """Lowest v the hair reaches at face longitude `theta` (degrees), linear between knots."""
-    t = abs(theta)
-    for (t0, v0), (t1, v1) in itertools.pairwise(knots):
-        if t <= t1:
-            return v0 + (v1 - v0) * (t - t0) / (t1 - t0)
-    return knots[-1][1]
-
-
-def draw_hair_back(draw: ImageDraw.ImageDraw, pose: Pose, who: Character, hair: RGB) -> None:
-    """The hair behind the head: a thin crescent for short hair, a curtain for long hair."""
-    back = -0.18 * pose.a * pose.turn  # the back of the head shows on the far side
-    cx, cy, a, b = pose.cx + back, pose.cy, pose.a, pose.b
-    if who.hair_style in ("side-part", "spiky"):
-        draw.ellipse((cx - a * 1.04, cy - b * 1.04, cx + a * 1.04, cy + b * 0.55), fill=hair)
-        return
-    if who.hair_style == "bob":  # a helmet to the chin, cut straight
-        width, bottom = 1.22, 0.72
-        shape = superellipse(cx, cy - b * 0.1, a * width, b * 1.02, 2.0, 5.0)
-        shape = [(x, min(y, cy + b * bottom)) for x, y in shape]
-        draw.polygon(shape, fill=hair)
-        return
-    # long and wavy: from above the head down past the shoulders, with rippled sides
-    left, right, bottom = [], [], cy + b * 2.5
-    for i in range(25):
-        y = cy - b * 0.6 + (bottom - cy + b * 0.6) * i / 24
-        spread = a * (1.12 + 0.45 * i / 24) + a * 0.07 * math.sin(i * 1.3)
-        left.append((cx - spread, y))
-        right.append((cx + spread, y))
-    top = superellipse(cx, cy - b * 0.05, a * 1.14, b * 1.1, 2.0, 2.0)
-    draw.polygon([p for p in top if p[1] < cy - b * 0.5], fill=hair)
-    draw.polygon(left + right[::-1], fill=hair)
-
-
-def draw_hair_front(
-    draw: ImageDraw.ImageDraw, pose: Pose, who: Character, hair: RGB, lw: int
-) -> None:
-    """The hair over the head: from the silhouette's top down to the hairline."""
-    knots = {
-        # forehead, temple, sideburn in front of the ear, above the ear, nape
-        "side-part": (
-            (0, -0.55),
-            (62, -0.48),
-            (74, 0.12),
-            (84, 0.12),
-            (88, -0.12),
-            (110, -0.12),
-            (135, 0.42),
-            (180, 0.45),
-        ),
-        "spiky": (
-            (0, -0.5),
-            (62, -0.44),
-            (74, 0.05),
-            (84, 0.05),
-            (88, -0.12),
-            (110, -0.12),
-            (135, 0.42),
-            (180, 0.45),
-        ),
-        "bob": ((0, -0.3), (58, -0.32), (68, 0.66), (180, 0.66)),
-        "long-wavy": ((0, -0.62), (35, -0.45), (66, 0.3), (74, 0.7), (180, 0.7)),
-    }[who.hair_style]
-    volume = {"side-part": 1.07, "spiky": 1.06, "bob": 1.13, "long-wavy": 1.1}[who.hair_style]
-    lift = -0.28 * pose.pitch  # the same shift the features get
-    line = []
-    for i in range(37):
-        phi = -math.pi / 2 + math.pi * i / 36
-        v = min(_hairline(knots, math.degrees(phi - pose.yaw)), 0.9)
-        v_seen = v * (1 - 0.15 * abs(pose.pitch)) + lift
-        width = math.sqrt(max(0.0, 1 - min(1.0, v_seen) ** 2))
-        line.append((pose.cx + pose.a * math.sin(phi) * width, pose.cy + pose.b * v_seen))
-    start = math.pi - math.asin(max(-1.0, min(1.0, (line[0][1] - pose.cy) / pose.b)))
-    stop = 2 * math.pi + math.asin(max(-1.0, min(1.0, (line[-1][1] - pose.cy) / pose.b)))
-    back = -0.06 * pose.a * pose.turn
-    arc = []
-    for i in range(25):
-        t = start + (stop - start) * i / 24
-        arc.append(
-            (
-                pose.cx + back + volume * pose.a * math.cos(t),
-                pose.cy + volume * pose.b * math.sin(t),
-            )
-        )
-    draw.polygon(line[::-1] + arc, fill=hair)
-    dark = shade(hair, 0.6)
-    if who.hair_style == "spiky":  # triangles standing up all round the crown
-        for i in range(9):
-            t = start + 0.25 + (stop - start - 0.5) * i / 8
-            half = 0.17
-            p0 = (
-                pose.cx + back + volume * pose.a * math.cos(t - half),
-                pose.cy + volume * pose.b * math.sin(t - half),
-            )
-            p1 = (
-                pose.cx + back + volume * pose.a * math.cos(t + half),
-                pose.cy + volume * pose.b * math.sin(t + half),
-            )
-            tip = (
-                pose.cx + back + 1.38 * pose.a * math.cos(t),
-                pose.cy + 1.3 * pose.b * math.sin(t),
-            )
-            draw.polygon([p0, tip, p1], fill=hair, outline=dark, width=lw)
-    elif who.hair_style == "side-part":  # the parting, and combed strands away from it
-        x, y, facing = pose.at(-0.45, -0.58)
-        if facing > 0.1:
-            draw.line(
-                [(x, y), (x - pose.a * 0.1, pose.cy - pose.b * 1.02)], fill=dark, width=lw * 2
-            )
-            for k in range(1, 4):
-                sweep = [
-                    pose.xy(-0.4 + 0.3 * k * t, -0.62 - 0.25 * (k / 3) * (1 - t) * t * 4)
-                    for t in (0.0, 0.5, 1.0)
-                ]
-                draw.line(sweep, fill=dark, width=lw, joint="curve")
-    elif who.hair_style == "long-wavy":  # a centre parting and waves drawn on the locks
-        x, y, facing = pose.at(0.0, -0.62)
-        if facing > 0.1:
-            draw.line(
-                [(x, y), (x + pose.a * 0.02, pose.cy - pose.b * 1.08)], fill=dark, width=lw * 2
-            )
-    elif who.hair_style == "bob":  # the fringe's cut line, straight across
-        pts = [(x, y) for x, y in line if pose.cy - pose.b * 0.4 < y < pose.cy - pose.b * 0.2]
-        if len(pts) > 1:
-            draw.line(pts, fill=dark, width=lw)
-
-
-def draw_locks(draw: ImageDraw.ImageDraw, pose: Pose, hair: RGB, lw: int) -> None:
-    """Long hair falling over the shoulders on both sides; drawn before the face, so the
-    face hides the part of each lock behind it."""
-    for side in (-1, 1):
-        x, y, facing = pose.at(side * 0.999, -0.2)
-        if facing < -0.5:
-            continue
-        inner, outer = [], []
-        for i in range(16):
-            t = i / 15
-            yy = y + pose.b * 2.2 * t
-            wave = pose.a * 0.08 * math.sin(t * 10)
-            xx = x + side * pose.a * 0.25 * t + wave
-            inner.append((xx - side * pose.a * 0.35, yy))
-            outer.append((xx + side * pose.a * (0.25 + 0.1 * t), yy))
-        draw.polygon(inner + outer[::-1], fill=hair, outline=shade(hair, 0.7), width=lw)
-        for f in (0.35, 0.7):  # strands
-            strand = [(p[0] + (q[0] - p[0]) * f, p[1]) for p, q in zip(inner, outer, strict=True)]
-            draw.line(strand[3:], fill=shade(hair, 0.75), width=lw, joint="curve")

@@ -32,6 +32,7 @@ from PIL import Image, ImageDraw
 
 from kernels_playground.arithmetic import whole
 from menny_core import portrait_features as parts
+from menny_core import portrait_hair as hair_parts
 from menny_core.portrait_features import RGB, Pose, shade
 
 CLASSES = ("CWK", "Cody", "Pippa", "RJ")
@@ -317,17 +318,17 @@ def render_portrait(
 
     figure = Image.new("RGBA", (big, big), (0, 0, 0, 0))
     draw = ImageDraw.Draw(figure)
-    parts.draw_hair_back(draw, pose, who, hair)
+    hair_parts.draw_hair_back(draw, pose, who, hair)
     _draw_body(draw, pose, who, skin, outfit, lw)
     if who.hair_style == "long-wavy":
-        parts.draw_locks(draw, pose, hair, lw)
+        hair_parts.draw_locks(draw, pose, hair, lw)
     parts.draw_face(draw, pose, who, skin, lw)
     if "freckles" in who.accessories:
         parts.draw_freckles(draw, pose, skin, lw)
     parts.draw_nose(draw, pose, skin, who.nose_length, lw)
     parts.draw_mouth(draw, pose, who, skin, lw)
     parts.draw_eyes(draw, pose, who, _vary(who.eye_colour, rng, 0.1), lw)
-    parts.draw_hair_front(draw, pose, who, hair, lw)
+    hair_parts.draw_hair_front(draw, pose, who, hair, lw)
     if "earrings" in who.accessories:
         _draw_earrings(draw, pose)
     # Premultiplied alpha while rotating, so the edges do not blend toward black.

@@ -29,7 +29,13 @@ from kernels_playground import arithmetic
 from kernels_playground.convolve import apply_kernel, relu, warm_up
 from kernels_playground.explain import step_at
 from kernels_playground.images import MAX_PIXELS, ImageError, fit_within, load_rgb
-from kernels_playground.kernels import DESCRIPTIONS, PRESETS, format_kernel, parse_kernel
+from kernels_playground.kernels import (
+    DESCRIPTIONS,
+    MAX_KERNEL_SIDE,
+    PRESETS,
+    format_kernel,
+    parse_kernel,
+)
 from kernels_playground.lessons import playground_lesson, shapes_lesson, size_sums, stack_summary
 from kernels_playground.pooling import pool
 from kernels_playground.render import render_feature_map
@@ -45,6 +51,7 @@ PLAYGROUND_SIDE = 512  # larger uploads are shrunk so every knob answers at once
 MAX_UPLOAD = "50mb"
 EDGES = {"zero": "zero", "valid (crop)": "valid", "replicate": "replicate", "reflect": "reflect"}
 POOLS = ("none", "max", "avg")
+SOURCES = ("bundled portraits", "my .zip")
 DEFAULT_LAYERS = [
     ["conv", 3, 1, 1, 1, 16],
     ["maxpool", 2, 2, 0, 1, 16],
@@ -73,6 +80,27 @@ def for_people(handler):
             raise gr.Error(str(error), print_exception=False) from None
 
     return wrapped
+
+
+def whole_from(value, label: str, minimum: int) -> int:
+    """A number widget's value as a whole number; an emptied field is named, not a TypeError."""
+    if value is None or value == "":
+        raise ValueError(f"{label} is empty: give a whole number >= {minimum}")
+    return arithmetic.whole(value, label, minimum)
+
+
+def number_from(value, label: str) -> float:
+    """A number widget's value as a float; an emptied field is named, not a TypeError."""
+    if value is None or value == "":
+        raise ValueError(f"{label} is empty: give a number")
+    return float(value)
+
+
+def one_of(value, label: str, choices) -> str:
+    """A radio's value, checked: API callers can send anything."""
+    if value not in choices:
+        raise ValueError(f"{label} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
 
 
 def file_path(upload) -> str | None:
@@ -148,6 +176,7 @@ def playground(
     padding = arithmetic.whole(padding, "padding", 0)
     edge = EDGES.get(edge, edge)
     pad = 0 if edge == "valid" else padding
+    colour = one_of(colour, "colour", ("luminance", "per channel"))
     mode = "luminance" if colour == "luminance" else "per_channel"
     options = dict(stride=stride, padding=pad, edge=edge, dilation=dilation, mode=mode, flip=flip)
     feature = apply_kernel(image, kernel, **options)
@@ -162,7 +191,7 @@ def playground(
         )
         pooled_image = render_feature_map(pool(feature, pool_kind, *pooling)).image
     geometry = (image.shape[:2], kernel.shape, stride, pad, dilation)
-    position = (int(step_row), int(step_col))
+    position = (int(step_row or 0), int(step_col or 0))  # an emptied field means 0
     step_md = _step(image, kernel, feature.shape[:2], position, options, use_relu)
     # Show the file itself when it was not shrunk: no PNG encoding on every knob change.
     original = image if note else file_path(image_path)
@@ -178,10 +207,11 @@ def playground(
 
 
 def _step(image, kernel, out_hw, position, options, use_relu) -> str:
-    """The step-by-step panel. A position left outside the map by a knob change (stride 1 -> 4
-    shrinks it) is moved to the nearest output and said, instead of failing the whole update."""
+    """The step-by-step panel. A position outside the map (a knob change shrank it, or a
+    negative number was typed) is moved to the nearest output and said, instead of failing
+    the whole update."""
     (rows, cols), (row, col) = out_hw, position
-    row, col = min(row, rows - 1), min(col, cols - 1)
+    row, col = min(max(row, 0), rows - 1), min(max(col, 0), cols - 1)
     step = step_at(image, kernel, row, col, **options)
     text = step.markdown(before_relu=use_relu)
     if (row, col) != position:
@@ -198,7 +228,8 @@ def _step(image, kernel, out_hw, position, options, use_relu) -> str:
 @for_people
 def shapes(height, width, channels, layers):
     """Per-layer output shape, parameters, multiply-adds, receptive field; MLX-checked."""
-    size = (arithmetic.whole(height, "input height", 1), arithmetic.whole(width, "input width", 1))
+    size = (whole_from(height, "Input height", 1), whole_from(width, "Input width", 1))
+    channels = whole_from(channels, "Input channels", 1)
     rows = layers.values.tolist() if isinstance(layers, pd.DataFrame) else layers
     result = describe_stack(size, channels, layer_rows(rows))
     table = pd.DataFrame(
@@ -280,6 +311,7 @@ class Session:
         dropout,
         patience,
         seed,
+        request: gr.Request = None,  # Gradio fills it in: who started the run
         progress=gr.Progress(),  # noqa: B008  (Gradio's idiom)
     ):
         """Train in a worker thread, yielding the status and curves after every epoch.
@@ -289,25 +321,31 @@ class Session:
         try:
             folder = _dataset(self, source, upload)
             config = TrainConfig(
-                variant=variant,
-                epochs=int(epochs),
-                batch_size=int(batch_size),
-                lr=float(lr),
-                weight_decay=float(weight_decay),
-                dropout=float(dropout),
-                patience=int(patience),
-                seed=int(seed or 0),
+                variant=one_of(variant, "Model variant", ("simple", "complex")),
+                epochs=whole_from(epochs, "Epochs", 1),
+                batch_size=whole_from(batch_size, "Batch size", 1),
+                lr=number_from(lr, "Learning rate"),
+                weight_decay=number_from(weight_decay, "Weight decay"),
+                dropout=number_from(dropout, "Dropout"),
+                patience=whole_from(patience, "Patience", 0),
+                seed=whole_from(seed, "Seed", 0),
                 augment=_augment(flip_prob, rotation, crop_low, grey_prob),
             )
-            run = self.runs.start()
+            run = self.runs.start(owner=_visitor(request))
         except PEOPLE_ERRORS as error:
             raise gr.Error(str(error), print_exception=False) from None
         yield from _train(self, folder, config, run, progress)
 
-    def cancel(self) -> str:
-        if self.runs.cancel():
+    @for_people
+    def cancel(self, request: gr.Request = None) -> str:
+        if self.runs.cancel(owner=_visitor(request)):
             return "Cancelling: the run stops after the current batch."
         return "Nothing to cancel: no training is running."
+
+
+def _visitor(request: gr.Request | None) -> str | None:
+    """Who is asking: the browser session (each gradio_client has its own); None in-process."""
+    return getattr(request, "session_hash", None)
 
 
 def _dataset(session: Session, source: str, upload: str | None):
@@ -315,7 +353,7 @@ def _dataset(session: Session, source: str, upload: str | None):
     from menny_core.dataset import discover
 
     upload = file_path(upload)
-    if source == "bundled portraits":
+    if one_of(source, "Dataset", SOURCES) == SOURCES[0]:
         root = PORTRAITS
     elif not upload:
         raise ValueError("upload a .zip with one folder per class first, or pick the portraits")
@@ -386,18 +424,22 @@ def _curves(history) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
 
 
-def _results(result, path: Path) -> tuple[str, str, pd.DataFrame | None]:
+# Shown until a run has test metrics (None would leave Gradio's placeholder header 1 2 3).
+NO_CONFUSION = pd.DataFrame({"true \\ predicted": []})
+
+
+def _results(result, path: Path) -> tuple[str, str, pd.DataFrame]:
     """(one status line, the test metrics as markdown, the confusion matrix) of a run."""
     from menny_core.evaluate import metrics_markdown
     from menny_core.lessons import run_status
 
     head = run_status(result)
     if not result.history:
-        return head + " Nothing was saved; the Classify tab keeps its model.", "", None
+        return head + " Nothing was saved; the Classify tab keeps its model.", "", NO_CONFUSION
     saved = f"Weights saved to `{path}`; the Classify tab uses them now."
     metrics = result.test_metrics
     if metrics is None:
-        return head, saved, None
+        return head, saved, NO_CONFUSION
     confusion = pd.DataFrame(metrics.confusion, columns=metrics.classes)
     confusion.insert(0, "true \\ predicted", metrics.classes)
     return head, metrics_markdown(metrics, saved), confusion
@@ -432,7 +474,7 @@ def _train(session: Session, folder, config, run, progress):
                     history.append(event)
                     status = epoch_status(event, config.epochs)
                     learn = training_lesson(history, config.patience)
-                    yield status, *_curves(history), "", None, learn
+                    yield status, *_curves(history), "", NO_CONFUSION, learn
                 else:
                     result = event
         if result.history:
@@ -446,7 +488,7 @@ def _train(session: Session, folder, config, run, progress):
 
 
 def classify_tab(app: gr.Blocks, session: Session) -> None:
-    with gr.Tab("Classify", id="classify"):
+    with gr.Tab("Classify", id="classify") as tab:
         with gr.Row():
             with gr.Column(scale=1):
                 photo = gr.Image(
@@ -463,7 +505,7 @@ def classify_tab(app: gr.Blocks, session: Session) -> None:
                         examples, inputs=photo, label="Bundled portraits", elem_id="portraits"
                     )
                 button = gr.Button("Classify", variant="primary")
-                model_note = gr.Markdown(session.runs.describe_current())
+                model_note = gr.Markdown(session.runs.describe_current(), elem_id="model-note")
             with gr.Column(scale=1):
                 label = gr.Label(label="Menny thinks", num_top_classes=5, elem_id="label")
                 unsure = gr.Markdown(elem_id="unsure")
@@ -488,6 +530,14 @@ def classify_tab(app: gr.Blocks, session: Session) -> None:
         concurrency_id="classify",
     )
     gr.on([button.click, photo.upload], api_name="classify", **classify)
+    # Which model answers changes when a run finishes: say it afresh on every visit.
+    gr.on(
+        [app.load, tab.select],
+        session.runs.describe_current,
+        None,
+        model_note,
+        api_visibility="undocumented",
+    )
     if picked is not None:  # a click on a bundled portrait classifies it at once
         picked.load_input_event.then(api_visibility="undocumented", **classify)
 
@@ -501,9 +551,7 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
     with gr.Tab("Train", id="train"):
         with gr.Row():
             with gr.Column(scale=1):
-                source = gr.Radio(
-                    ["bundled portraits", "my .zip"], value="bundled portraits", label="Dataset"
-                )
+                source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Dataset")
                 upload = gr.File(
                     label=".zip with one folder per class", file_types=[".zip"], type="filepath"
                 )
@@ -527,17 +575,13 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
             with gr.Column(scale=1):
                 variant = gr.Radio(list(VARIANTS), value=config.variant, label="Model variant")
                 with gr.Row():
-                    epochs = gr.Number(config.epochs, precision=0, minimum=1, label="Epochs")
-                    batch_size = gr.Number(
-                        config.batch_size, precision=0, minimum=1, label="Batch size"
-                    )
-                    patience = gr.Number(
-                        config.patience, precision=0, minimum=0, label="Patience (epochs)"
-                    )
+                    epochs = gr.Number(config.epochs, precision=0, label="Epochs")
+                    batch_size = gr.Number(config.batch_size, precision=0, label="Batch size")
+                    patience = gr.Number(config.patience, precision=0, label="Patience (epochs)")
                     seed = gr.Number(config.seed, precision=0, label="Seed")
                 with gr.Row():
-                    lr = gr.Number(config.lr, label="Learning rate")
-                    weight_decay = gr.Number(config.weight_decay, label="Weight decay")
+                    lr = gr.Number(config.lr, step=1e-4, label="Learning rate")
+                    weight_decay = gr.Number(config.weight_decay, step=1e-5, label="Weight decay")
                     dropout = gr.Slider(0, 0.9, config.dropout, step=0.05, label="Dropout")
                 with gr.Row():
                     start = gr.Button("Train", variant="primary")
@@ -559,7 +603,7 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
                 )
         metrics = gr.Markdown()
         confusion = gr.Dataframe(
-            pd.DataFrame({"true \\ predicted": []}),
+            NO_CONFUSION,
             label="Confusion matrix (rows: true class, columns: predicted)",
             interactive=False,
         )
@@ -567,7 +611,7 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
             learn = gr.Markdown()
     augment = [flip_prob, rotation, crop_low, grey_prob]
     # Uploading a zip means "train on it": switch the dataset choice for the learner.
-    upload.upload(lambda: "my .zip", None, source, api_visibility="undocumented")
+    upload.upload(lambda: SOURCES[1], None, source, api_visibility="undocumented")
     preview_button.click(
         session.preview,
         [source, upload, *augment, seed],
@@ -644,7 +688,8 @@ def build_app(session: Session) -> gr.Blocks:
                         preset_kernel(preset.value)[0],
                         lines=5,
                         max_lines=7,
-                        label="Kernel (3x3 to 7x7, one row per line; applies when you click away)",
+                        label=f"Kernel (up to {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}, one row per "
+                        "line; applies when you click away)",
                         elem_id="grid",
                     )
                     about = gr.Markdown(preset_kernel(preset.value)[1])
@@ -676,8 +721,8 @@ def build_app(session: Session) -> gr.Blocks:
             sums = gr.Markdown(elem_id="sums")
             with gr.Accordion("Step by step: one output value", open=False):
                 with gr.Row():
-                    step_row = gr.Number(0, precision=0, minimum=0, label="Output row")
-                    step_col = gr.Number(0, precision=0, minimum=0, label="Output column")
+                    step_row = gr.Number(0, precision=0, label="Output row")
+                    step_col = gr.Number(0, precision=0, label="Output column")
                 step_text = gr.Markdown()
             with gr.Accordion("Learn", open=False):
                 learn_playground = gr.Markdown()
@@ -708,15 +753,17 @@ def build_app(session: Session) -> gr.Blocks:
         # The grid applies on blur, not per keystroke: "1 0 -" mid-typing is not an error.
         live = [knob.change for knob in knobs if knob is not grid]
         gr.on([app.load, grid.blur, *live], api_name="playground", **update)
-        preset.change(preset_kernel, preset, [grid, about], api_name="preset_kernel").then(
+        # .select, not .change: picking the preset already shown (after editing its grid)
+        # must bring its grid back.
+        preset.select(preset_kernel, preset, [grid, about], api_name="preset_kernel").then(
             api_visibility="undocumented", **update
         )
 
         with gr.Tab("Shapes", id="shapes"):
             with gr.Row():
-                in_h = gr.Number(64, precision=0, minimum=1, label="Input height")
-                in_w = gr.Number(64, precision=0, minimum=1, label="Input width")
-                in_c = gr.Number(3, precision=0, minimum=1, label="Input channels")
+                in_h = gr.Number(64, precision=0, label="Input height")
+                in_w = gr.Number(64, precision=0, label="Input width")
+                in_c = gr.Number(3, precision=0, label="Input channels")
             layers = gr.Dataframe(
                 DEFAULT_LAYERS,
                 headers=LAYER_COLUMNS,

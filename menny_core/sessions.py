@@ -40,6 +40,7 @@ class Run:
 
     folder: Path
     started: float  # the manager's clock (seconds, monotonic) when the run began
+    owner: str | None = None  # who started it (the app: the browser session); None: anyone
     cancel_event: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -83,8 +84,9 @@ class TrainingRuns:
 
     # -- one run at a time ---------------------------------------------------
 
-    def start(self) -> Run:
-        """Claim the trainer and make the run's folder, or raise TrainingRefused."""
+    def start(self, owner: str | None = None) -> Run:
+        """Claim the trainer and make the run's folder, or raise TrainingRefused.
+        owner: who may cancel the run (None: anyone), e.g. the app's browser session."""
         with self._lock:
             if self._active is not None:
                 waited = self._clock() - self._active.started
@@ -93,7 +95,7 @@ class TrainingRuns:
                     f"wait for it or press Cancel"
                 )
             folder = self._new_folder()
-            self._active = Run(folder, self._clock())
+            self._active = Run(folder, self._clock(), owner)
             return self._active
 
     def _new_folder(self) -> Path:
@@ -129,11 +131,20 @@ class TrainingRuns:
         finally:
             self.release(run)
 
-    def cancel(self) -> bool:
-        """Ask the running training to stop after its current batch; False if none runs."""
+    def cancel(self, owner: str | None = None) -> bool:
+        """Ask the running training to stop after its current batch; False if none runs.
+
+        On a shared demo one visitor must not stop another's run: a run started with an
+        owner is only cancelled by that owner (TrainingRefused for anyone else).
+        """
         with self._lock:
             if self._active is None:
                 return False
+            if self._active.owner is not None and owner != self._active.owner:
+                raise TrainingRefused(
+                    "the training running now was started by another visitor; only they "
+                    "can cancel it"
+                )
             self._active.cancel_event.set()
             return True
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import free_port
-from gradio_client import handle_file
+from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
@@ -82,6 +82,8 @@ def test_a_step_position_outside_a_shrunken_map_moves_to_its_edge(client):
     assert size_of(feature) == (64, 64)
     assert step.startswith("Output (100, 10) is outside the 64x64 feature map: showing (63, 10)")
     assert "**Output (63, 10)**" in step
+    step = playground(client, row=-3, col=5)[5]  # a typed negative number: the first row
+    assert step.startswith("Output (-3, 5) is outside the 256x256 feature map: showing (0, 5)")
     expected = apply_kernel(load_rgb(STAR), parse_kernel(SOBEL), stride=4, padding=1)[63, 10]
     held = float(re.search(r"holds \*\*(-?[\d.e+]+)\*\*", step).group(1))
     assert held == pytest.approx(expected, rel=1e-3, abs=1e-3)
@@ -140,11 +142,25 @@ def test_truncated_image(client, tmp_path):
         ({"grid": "1 a 1\n0 0 0\n1 1 1"}, "row 1, column 2: 'a' is not a number"),
         ({"grid": "1 1\n1"}, "the kernel must be rectangular"),
         ({"stride": 0}, "stride must be >= 1, got 0"),
-        ({"row": -1}, "row must be between 0 and 255, got -1"),  # 999 moves to 255: see below
+        ({"colour": "rainbow"}, "colour must be one of 'luminance', 'per channel', got 'rainbow'"),
     ],
 )
 def test_bad_knobs(client, changes, message):
     assert message in error_of(lambda: playground(client, **changes))
+
+
+def test_emptied_number_fields_are_named(client, tmp_path):
+    layers = {"headers": demo.LAYER_COLUMNS, "data": [["conv", 3, 1, 1, 1, 8]]}
+    message = error_of(lambda: client.predict(0, 32, 3, layers, api_name="/shapes"))
+    assert message == "Input height must be >= 1, got 0"
+    data = handle_file(str(tiny_dataset_zip(tmp_path)))
+    settings = dict(source="my .zip", upload=data, variant="simple", epochs=None)
+    message = error_of(lambda: client.predict(**settings, api_name="/train"))
+    assert message == "Epochs is empty: give a whole number >= 1"
+    settings.update(epochs=1, lr=None)
+    assert error_of(lambda: client.predict(**settings, api_name="/train")) == (
+        "Learning rate is empty: give a number"
+    )
 
 
 def test_padding_that_empties_the_output(client, tmp_path):
@@ -291,6 +307,11 @@ def test_second_training_is_refused_and_cancel_stops_the_first(client, running_a
     message = error_of(lambda: client.predict(*settings, api_name="/train"))
     assert message.startswith("a training run is already in progress (started ")
     assert message.endswith("wait for it or press Cancel")
+    stranger = Client(client.src, verbose=False)  # another visitor cannot stop it
+    message = error_of(lambda: stranger.predict(api_name="/cancel_training"))
+    assert message == (
+        "the training running now was started by another visitor; only they can cancel it"
+    )
     assert client.predict(api_name="/cancel_training").startswith("Cancelling")
     summary = first.result(timeout=120)[0]
     assert summary.startswith("Cancelled after")

@@ -152,3 +152,6 @@ def test_train_tab_preview_and_two_epochs(page):
     page.locator("#train-status").get_by_text("best epoch").wait_for(timeout=180_000)
     page.get_by_text("Test accuracy").first.wait_for(timeout=WAIT_MS)
     shoot(page, "train")
+    # The Classify tab now says the new run answers (its note is refreshed on every visit).
+    open_tab(page, "Classify")
+    wait_text(page, "#model-note", "trained in this session")

@@ -81,6 +81,18 @@ def test_cancel_sets_the_flag_of_the_active_run_only(tmp_path):
         assert not fresh.cancelled()
 
 
+def test_only_the_owner_cancels_an_owned_run(tmp_path):
+    runs = TrainingRuns(tmp_path / "runs")
+    run = runs.start(owner="visitor-a")
+    for stranger in ("visitor-b", None):
+        with pytest.raises(TrainingRefused, match="started by another visitor; only they can"):
+            runs.cancel(stranger)
+        assert not run.cancelled()
+    assert runs.cancel("visitor-a") is True and run.cancelled()
+    runs.release(run)
+    assert runs.cancel("visitor-b") is False  # nothing runs: nothing to refuse either
+
+
 def test_runs_folder_inside_weights_is_refused(tmp_path, shipped):
     with pytest.raises(ValueError, match="must not be inside the shipped weights' folder"):
         TrainingRuns(shipped.parent / "runs", shipped)

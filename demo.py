@@ -680,7 +680,7 @@ def build_app(session: Session) -> gr.Blocks:
                         sources=["upload", "clipboard"],
                         height=260,
                     )
-                    gr.Examples(
+                    bundled = gr.Examples(
                         pictures, inputs=picture, label="Bundled images", elem_id="pictures"
                     )
                     preset = gr.Dropdown(list(PRESETS), value="Sobel x", label="Preset kernel")
@@ -751,8 +751,11 @@ def build_app(session: Session) -> gr.Blocks:
             show_progress="minimal",
         )
         # The grid applies on blur, not per keystroke: "1 0 -" mid-typing is not an error.
-        live = [knob.change for knob in knobs if knob is not grid]
-        gr.on([app.load, grid.blur, *live], api_name="playground", **update)
+        # The picture answers to an upload or a click on a bundled one: its .change fires
+        # twice per upload (two runs, and two toasts for a bad file).
+        live = [knob.change for knob in knobs if knob not in (grid, picture)]
+        gr.on([app.load, grid.blur, picture.upload, *live], api_name="playground", **update)
+        bundled.load_input_event.then(api_visibility="undocumented", **update)
         # .select, not .change: picking the preset already shown (after editing its grid)
         # must bring its grid back.
         preset.select(preset_kernel, preset, [grid, about], api_name="preset_kernel").then(

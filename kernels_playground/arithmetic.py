@@ -25,15 +25,17 @@ PADDING_MODES = ("valid", "same", "full")
 # -- argument checking -------------------------------------------------------
 
 
-def whole(value: object, name: str, minimum: int) -> int:
-    """`value` as an int >= minimum, or a ValueError/TypeError naming `name`."""
+def whole(value: object, name: str, minimum: int, maximum: int | None = None) -> int:
+    """`value` as an int in minimum..maximum (no upper limit when maximum is None), or a
+    ValueError/TypeError naming `name` and what is allowed."""
+    allowed = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+        raise TypeError(f"{name} must be a whole number {allowed}, got {value!r}")
     if not isinstance(value, Integral) and not (math.isfinite(value) and float(value).is_integer()):
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+        raise ValueError(f"{name} must be a whole number {allowed}, got {value!r}")
     number = int(value)
-    if number < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {number}")
+    if number < minimum or (maximum is not None and number > maximum):
+        raise ValueError(f"{name} must be {allowed}, got {number}")
     return number
 
 
@@ -108,6 +110,21 @@ class _Conv:
         return (self.padded - self.span) // self.stride + 1
 
 
+class WindowTooLarge(ValueError):
+    """A kernel or pool window that spans more than the padded input along one axis.
+
+    Callers that know more (which axis; whether padding is possible at all) reword it
+    from `shown` ("kernel (5)", "dilated kernel (2*(3 - 1) + 1 = 5)") and `size`.
+    """
+
+    def __init__(self, shown: str, size: int, padding: int, advice: str):
+        self.shown, self.size = shown, size
+        super().__init__(
+            f"the {shown} is larger than the padded input ({size} + {padding} = "
+            f"{size + padding}): {advice}"
+        )
+
+
 def _conv(size, kernel, stride, padding, dilation, what: str = "kernel") -> _Conv:
     size = whole(size, "input size", 1)
     kernel = whole(kernel, what, 1)
@@ -121,10 +138,12 @@ def _conv(size, kernel, stride, padding, dilation, what: str = "kernel") -> _Con
             if dilation == 1
             else (f"dilated {what} ({dilation}*({kernel} - 1) + 1 = {conv.span})")
         )
-        raise ValueError(
-            f"the {shown} is larger than the padded input ({size} + {before + after} = "
-            f"{conv.padded}): use a smaller kernel or dilation, or more padding"
+        advice = (
+            "use a smaller kernel or dilation, or more padding"
+            if what == "kernel"
+            else f"use a smaller {what}, or more padding (at most half the window)"
         )
+        raise WindowTooLarge(shown, size, before + after, advice)
     return conv
 
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from kernels_playground.arithmetic import (
     Padding,
+    WindowTooLarge,
     conv_output_size,
     resolve_padding,
     whole,
@@ -95,19 +96,35 @@ def conv_geometry(
             f"{padded / 1e6:.3g} megapixels; the limit is {2 * MAX_PIXELS / 1e6:.3g}: "
             "use less padding"
         )
-    rows = size_on_axis(conv_output_size, "height", height, kh, stride, (top, bottom), dilation)
-    cols = size_on_axis(conv_output_size, "width", width, kw, stride, (left, right), dilation)
+    can_pad = edge != "valid"
+    rows = size_on_axis(
+        conv_output_size,
+        "image height",
+        height,
+        kh,
+        stride,
+        (top, bottom),
+        dilation,
+        padded=can_pad,
+    )
+    cols = size_on_axis(
+        conv_output_size, "image width", width, kw, stride, (left, right), dilation, padded=can_pad
+    )
     return ConvGeometry((kh, kw), stride, dilation, (top, bottom, left, right), (rows, cols))
 
 
-def size_on_axis(size_function, axis: str, *args) -> int:
-    """size_function(*args), with the axis ("height"/"width") named in its error."""
+def size_on_axis(size_function, axis: str, *args, padded: bool = True) -> int:
+    """size_function(*args), with the axis ("image height", "feature map width") named in
+    its error. padded=False (edge 'valid') drops the advice to pad, since nothing can be."""
     try:
         return size_function(*args)
-    except ValueError as error:
-        if "larger than the padded input" not in str(error):
-            raise
-        raise ValueError(f"image {axis}: {error}") from None
+    except WindowTooLarge as error:
+        if padded:
+            raise ValueError(f"{axis}: {error}") from None
+        raise ValueError(
+            f"{axis}: the {error.shown} is larger than the {error.size}-pixel {axis}, and "
+            "'valid' edges add no padding: use a smaller kernel or dilation, or another edge mode"
+        ) from None
 
 
 def check_image(image: object) -> np.ndarray:

@@ -43,8 +43,12 @@ def pool(
     height, width = planes.shape[:2]
     size = whole(window, "pool window", 1)
     step = size if stride is None else whole(stride, "pool stride", 1)
-    rows = size_on_axis(pool_output_size, "height", height, size, step, padding, ceil_mode)
-    cols = size_on_axis(pool_output_size, "width", width, size, step, padding, ceil_mode)
+    rows = size_on_axis(
+        pool_output_size, "feature map height", height, size, step, padding, ceil_mode
+    )
+    cols = size_on_axis(
+        pool_output_size, "feature map width", width, size, step, padding, ceil_mode
+    )
     before, after = resolve_padding(padding, size)
     # Extra cells past the explicit padding that ceil_mode's last window reaches.
     extra_h = max(0, (rows - 1) * step + size - (height + before + after))

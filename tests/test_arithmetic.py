@@ -20,6 +20,7 @@ from kernels_playground.arithmetic import (
     same_padding,
     transposed_conv_output_formula,
     transposed_conv_output_size,
+    whole,
 )
 
 # -- the seed chapter's worked numbers --------------------------------------
@@ -144,6 +145,38 @@ def test_impossible_combinations_say_what_is_wrong(call, message):
     with pytest.raises(ValueError, match=None) as raised:
         call()
     assert message in str(raised.value)
+
+
+def test_a_window_too_large_gets_advice_for_what_it_is():
+    with pytest.raises(ValueError) as conv:
+        conv_output_size(4, 5)
+    assert str(conv.value) == (
+        "the kernel (5) is larger than the padded input (4 + 0 = 4): use a smaller kernel or "
+        "dilation, or more padding"
+    )
+    with pytest.raises(ValueError) as pooled:
+        pool_output_size(6, 7)
+    # Pooling has no dilation; padding helps, up to half the window: (6 + 2*3 - 7) // 7 + 1.
+    assert str(pooled.value) == (
+        "the pool window (7) is larger than the padded input (6 + 0 = 6): use a smaller pool "
+        "window, or more padding (at most half the window)"
+    )
+    assert pool_output_size(6, 7, padding=3) == 1
+
+
+def test_whole_with_a_range_names_it():
+    assert whole(255, "kernel", 1, 255) == 255
+    with pytest.raises(ValueError) as high:
+        whole(256, "kernel", 1, 255)
+    assert str(high.value) == "kernel must be between 1 and 255, got 256"
+    with pytest.raises(ValueError) as low:
+        whole(0, "kernel", 1, 255)
+    assert str(low.value) == "kernel must be between 1 and 255, got 0"
+    with pytest.raises(ValueError) as fraction:
+        whole(2.5, "kernel", 1, 255)
+    assert str(fraction.value) == "kernel must be a whole number between 1 and 255, got 2.5"
+    with pytest.raises(ValueError, match=r"^kernel must be >= 1, got 0$"):
+        whole(0, "kernel", 1)  # no maximum: as before
 
 
 @pytest.mark.parametrize("value", ["3", None, True, [3]])
@@ -301,7 +334,8 @@ def test_receptive_field_matches_an_mlx_gradient(raw_layers):
         LayerSpec(k, s, 0, d if kind == "conv" else 1, name=kind) for kind, k, s, d in raw_layers
     ]
     field = receptive_field(layers)[-1]
-    width, _ = _measured_field(layers)
+    # Without padding the input must be at least the field for unit (0, 0) to exist.
+    width, _ = _measured_field(layers, size=max(64, field.size))
     # Without padding the first unit's field starts at pixel 0, so it covers 0 .. r-1.
     assert width == field.size
     assert field.start == (field.size - 1) / 2

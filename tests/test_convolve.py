@@ -226,6 +226,24 @@ def test_kernel_larger_than_padded_image_uses_arithmetics_sentence():
     assert str(error.value) == f"image height: {arithmetic_error.value}"
 
 
+def test_valid_edges_do_not_advise_padding():
+    with pytest.raises(ValueError) as short:
+        apply_kernel(np.ones((1, 5)), np.ones((3, 3)), edge="valid")
+    assert str(short.value) == (
+        "image height: the kernel (3) is larger than the 1-pixel image height, and 'valid' "
+        "edges add no padding: use a smaller kernel or dilation, or another edge mode"
+    )
+    with pytest.raises(ValueError) as dilated:
+        apply_kernel(np.ones((9, 4)), np.ones((3, 3)), edge="valid", dilation=2)
+    assert str(dilated.value) == (
+        "image width: the dilated kernel (2*(3 - 1) + 1 = 5) is larger than the 4-pixel image "
+        "width, and 'valid' edges add no padding: use a smaller kernel or dilation, or another "
+        "edge mode"
+    )
+    # The advice works: zero edges with padding 1 fit the 3x3 kernel on the 1-pixel height.
+    assert apply_kernel(np.ones((1, 5)), np.ones((3, 3)), padding=1).shape == (1, 5)
+
+
 def test_type_errors_and_pixel_limit():
     with pytest.raises(TypeError, match="stride"):
         apply_kernel(np.ones((5, 5)), np.ones((3, 3)), stride="2")

@@ -92,3 +92,20 @@ def test_pool_errors():
         pool(np.ones((2, 8)), window=3)
     with pytest.raises(ValueError, match="shape"):
         pool(np.ones(4))
+
+
+def test_a_window_too_large_names_the_feature_map_axis_and_pooling_advice():
+    with pytest.raises(ValueError) as tall:
+        pool(np.ones((6, 6)), "max", 7)
+    assert str(tall.value) == (
+        "feature map height: the pool window (7) is larger than the padded input (6 + 0 = 6): "
+        "use a smaller pool window, or more padding (at most half the window)"
+    )
+    with pytest.raises(ValueError) as wide:
+        pool(np.ones((8, 2)), "avg", 3)
+    assert str(wide.value).startswith(
+        "feature map width: the pool window (3) is larger than the padded input (2 + 0 = 2): "
+    )
+    assert "dilation" not in str(tall.value) + str(wide.value)
+    # The advice works: 3 pixels of padding on each side, 6 + 6 >= 7.
+    assert pool(np.ones((6, 6)), "max", 7, padding=3).shape == (1, 1)

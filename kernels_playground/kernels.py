@@ -15,6 +15,10 @@ from fractions import Fraction
 import numpy as np
 
 MAX_KERNEL_SIDE = 15
+# The largest |weight|. A feature map value sums at most 15*15 = 225 products of a weight and
+# a pixel (one channel, or a luminance mix whose weights sum to 1), so with pixels up to
+# 65535 (16-bit) it stays below 225 * 1e6 * 65535 = 1.5e16, far from float32's 3.4e38.
+MAX_KERNEL_WEIGHT = 1e6
 
 
 def _grid(rows: list[list[float]], scale: float = 1.0) -> np.ndarray:
@@ -67,8 +71,8 @@ DESCRIPTIONS: dict[str, str] = {
 def validate_kernel(array: object) -> np.ndarray:
     """`array` as a C-contiguous float32 (rows, columns) kernel, or an error for a person.
 
-    Rules: 2-D, not empty, each side at most MAX_KERNEL_SIDE, every entry finite
-    (also after rounding to float32: 1e39 overflows to inf and is rejected).
+    Rules: 2-D, not empty, each side at most MAX_KERNEL_SIDE, every entry finite and
+    between -MAX_KERNEL_WEIGHT and MAX_KERNEL_WEIGHT (so feature maps cannot overflow).
     """
     try:
         values = np.asarray(array, dtype=np.float64)
@@ -85,16 +89,21 @@ def validate_kernel(array: object) -> np.ndarray:
         raise ValueError(
             f"kernel is {rows}x{cols}; the largest allowed is {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}"
         )
-    with np.errstate(over="ignore"):  # an overflow becomes inf, reported below
-        kernel = np.ascontiguousarray(values, dtype=np.float32)
-    bad = np.argwhere(~np.isfinite(kernel))
+    bad = np.argwhere(~np.isfinite(values))
     if len(bad):
         row, col = bad[0]
         raise ValueError(
-            f"row {row + 1}, column {col + 1}: {values[row, col]:g} is not a finite number "
-            "(as float32); every entry must be finite"
+            f"row {row + 1}, column {col + 1}: {values[row, col]:g} is not a finite number; "
+            "every entry must be finite"
         )
-    return kernel
+    bad = np.argwhere(np.abs(values) > MAX_KERNEL_WEIGHT)
+    if len(bad):
+        row, col = bad[0]
+        raise ValueError(
+            f"kernel weights must be between -{MAX_KERNEL_WEIGHT:,.0f} and "
+            f"{MAX_KERNEL_WEIGHT:,.0f}, got {values[row, col]:g} at row {row + 1}, column {col + 1}"
+        )
+    return np.ascontiguousarray(values, dtype=np.float32)
 
 
 def parse_kernel(grid: object) -> np.ndarray:

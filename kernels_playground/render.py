@@ -10,7 +10,9 @@ Rescaling is unavoidable, so `Rendered.note` says exactly what was done:
   the minimum, so a blur of a bright image stays bright rather than being stretched.
 - per-channel maps (H, W, C>1): non-negative ones are shown as colour (RGB channels,
   a 4th channel dropped), each channel on the same 0..max scale; signed ones as |value|.
-Constant maps never divide by zero: all-zero is black.
+Constant maps never divide by zero: all-zero is black; a tiny but non-zero maximum (even a
+subnormal float32 like 1e-40) is still a scale. The note writes numbers with 4 significant
+digits (0.1111, 1e-40, -5.1e+32), whole numbers below a million in full (57375).
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ def render_feature_map(feature_map: np.ndarray) -> Rendered:
         scale = max(-low, high)
         image = _diverging(values / scale)
         note = (
-            f"values {low:.1f} .. {high:.1f} shown as blue (negative) .. white (0) .. "
-            f"red (positive), scaled by {scale:.1f}"
+            f"values {_short(low)} .. {_short(high)} shown as blue (negative) .. white (0) .. "
+            f"red (positive), scaled by {_short(scale)}"
         )
     else:
         image, note = _grey(values, high)
@@ -61,7 +63,7 @@ def _grey(values: np.ndarray, high: float) -> tuple[np.ndarray, str]:
         return np.zeros((*values.shape[:2], 3), np.uint8), "all values are 0, shown as black"
     level = _to_byte(values / high)
     image = level[:, :, None].repeat(3, axis=2) if level.ndim == 2 else level
-    return image, f"values 0 .. {high:.1f} shown as black .. white (divided by {high:.1f})"
+    return image, f"values 0 .. {_short(high)} shown as black .. white (divided by {_short(high)})"
 
 
 def _diverging(t: np.ndarray) -> np.ndarray:
@@ -82,8 +84,15 @@ def _render_channels(values: np.ndarray, low: float, high: float, signed: bool) 
     what = "RGB" if channels >= 3 else "grey"
     prefix = f"{channels} channels shown as {what}"
     if signed:
-        prefix += f" of |value| (values {low:.1f} .. {high:.1f}; the sign is not shown)"
+        prefix += f" of |value| (values {_short(low)} .. {_short(high)}; the sign is not shown)"
     return Rendered(image, low, high, signed, f"{prefix}; {note}")
+
+
+def _short(value: float) -> str:
+    """A value for the note: 4 significant digits, but whole numbers below 1e6 in full."""
+    if 1e4 <= abs(value) < 1e6:
+        return f"{value:.0f}"
+    return f"{value:.4g}"
 
 
 def _to_byte(unit: np.ndarray) -> np.ndarray:

@@ -3,14 +3,17 @@
 import numpy as np
 import pytest
 
+from kernels_playground.convolve import apply_kernel
 from kernels_playground.kernels import (
     DESCRIPTIONS,
     MAX_KERNEL_SIDE,
+    MAX_KERNEL_WEIGHT,
     PRESETS,
     format_kernel,
     parse_kernel,
     validate_kernel,
 )
+from kernels_playground.render import render_feature_map
 
 
 def test_presets_are_float32_2d_and_described():
@@ -102,10 +105,8 @@ def test_validate_kernel():
     assert validate_kernel([[1, 2]]).dtype == np.float32
     with pytest.raises(ValueError, match="2-D"):
         validate_kernel(np.ones((3, 3, 3)))
-    with pytest.raises(
-        ValueError, match=r"row 2, column 1: 1e\+39 is not a finite number \(as float32\)"
-    ):
-        validate_kernel([[1.0], [1e39]])  # overflows float32
+    with pytest.raises(ValueError, match=r"^row 2, column 1: inf is not a finite number"):
+        validate_kernel([[1.0], [np.inf]])
     with pytest.raises(ValueError, match=f"largest allowed is {MAX_KERNEL_SIDE}x"):
         validate_kernel(np.ones((1, 16)))
     with pytest.raises(ValueError, match="empty kernel"):
@@ -129,3 +130,29 @@ def test_format_kernel_writes_fractions_and_falls_back_to_decimals():
     assert format_kernel(PRESETS["Sobel x"]).splitlines()[1] == "-2  0  2"
     # Not a fraction with a denominator up to 256: 6 significant digits instead.
     assert format_kernel([[0.5**0.5, -2.5]]) == "0.707107  -5/2"
+
+
+def test_kernel_weights_are_bounded_so_feature_maps_stay_finite():
+    with pytest.raises(ValueError) as huge:
+        validate_kernel([[1e38, 0], [0, 0]])  # finite in float32, but overflows any sum
+    assert str(huge.value) == (
+        "kernel weights must be between -1,000,000 and 1,000,000, got 1e+38 at row 1, column 1"
+    )
+    with pytest.raises(ValueError, match=r"got -1e\+39 at row 2, column 1$"):
+        validate_kernel([[1.0], [-1e39]])  # would overflow float32 itself
+    assert MAX_KERNEL_WEIGHT == 1e6
+    assert max(float(np.abs(kernel).max()) for kernel in PRESETS.values()) <= MAX_KERNEL_WEIGHT
+    # The worst allowed case stays finite: 15x15 weights of 1e6 over 4 channels of 65535.
+    worst = np.full((MAX_KERNEL_SIDE, MAX_KERNEL_SIDE), MAX_KERNEL_WEIGHT)
+    image = np.full((20, 20, 4), 65535, np.uint16)
+    feature = apply_kernel(image, -worst, mode="per_channel")
+    assert np.isfinite(feature).all()
+    assert feature.min() == pytest.approx(-225 * 1e6 * 65535, rel=1e-6)
+    assert render_feature_map(feature).note.startswith("4 channels shown as RGB of |value| ")
+
+
+def test_a_16x16_grid_is_refused_by_naming_the_15x15_limit():
+    assert parse_kernel("\n".join(["1 " * 15] * 15)).shape == (15, 15)
+    with pytest.raises(ValueError) as caught:
+        parse_kernel("\n".join(["1 " * 16] * 16))
+    assert str(caught.value) == "kernel is 16x16; the largest allowed is 15x15"

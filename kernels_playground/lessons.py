@@ -69,10 +69,12 @@ def playground_lesson(
     out_h = conv_output_size(height, k_h, stride, padding, dilation)
     out_w = conv_output_size(width, k_w, stride, padding, dilation)
     span_h, span_w = dilation * (k_h - 1) + 1, dilation * (k_w - 1) + 1
+    # Sizing only needs the span a dilated kernel covers, so the formula is written for a
+    # plain kernel of that span: floor(...) appears exactly when the stride does not divide.
+    fits = conv_output_formula(height, span_h, stride, padding)
     text = [
         f"A {k_h}x{k_w} kernel slides over the {height}x{width} image {stride} pixel(s) at a "
-        f"time. Padding adds {padding} pixel(s) on each side, so it fits "
-        f"({height} + 2*{padding} - {span_h}) / {stride} + 1 times down: "
+        f"time. Padding adds {padding} pixel(s) on each side, so it fits {fits} times down: "
         f"the feature map is {out_h}x{out_w}.",
         f"Dilation {dilation} spreads the taps {dilation} pixel(s) apart: the kernel covers "
         f"{span_h}x{span_w} pixels with only {k_h * k_w} weights.",
@@ -95,8 +97,13 @@ def playground_lesson(
 
 
 def stack_summary(stack: StackShapes) -> str:
-    """Whether arithmetic and MLX agree on every shape, and the stack's totals."""
-    if stack.disagreements:
+    """Whether arithmetic and MLX agree on every shape (or why MLX was not run), and the
+    stack's totals."""
+    if stack.mlx_skipped:
+        check = (
+            f"Shapes from arithmetic only. {stack.mlx_skipped[0].upper()}{stack.mlx_skipped[1:]}."
+        )
+    elif stack.disagreements:
         check = "**Arithmetic and MLX disagree:** " + "; ".join(stack.disagreements)
     else:
         check = "Arithmetic and a real MLX model of this stack agree on every shape."
@@ -104,6 +111,13 @@ def stack_summary(stack: StackShapes) -> str:
         f"{check}\n\nTotal: **{stack.total_parameters:,}** parameters, "
         f"**{stack.total_multiply_adds:,}** multiply-adds per image."
     )
+
+
+def mlx_output_cells(stack: StackShapes) -> list[str]:
+    """The MLX column of the Shapes table, one cell per layer: "28x28x6", or "not run" when
+    MLX was not run (`stack.mlx_skipped` says why; `stack_summary` quotes it)."""
+    outputs = stack.mlx_outputs or [None] * len(stack.layers)
+    return ["not run" if shape is None else "x".join(map(str, shape)) for shape in outputs]
 
 
 def shapes_lesson(stack: StackShapes, input_hw: tuple[int, int], channels: int) -> str:

@@ -10,6 +10,11 @@ every layer's output (H, W, C) twice:
 The two must agree; any difference lands in `StackShapes.disagreements` (a test checks it
 stays empty over many random stacks) instead of being silently hidden.
 
+Limits. A stack is refused (ValueError, one sentence) outside MAX_INPUT_SIDE, MAX_CHANNELS,
+MAX_WINDOW, MAX_PADDING, MAX_STEP and MAX_LAYERS. A legal stack whose MLX run would be too
+big for one request (`stack_budget.mlx_budget`, worked out before anything is allocated) is
+described by arithmetic only: `mlx_outputs` holds None for every layer, `mlx_skipped` says why.
+
 Counting (per image, bias included):
     conv parameters     K*K*C_in*C_out + C_out
     conv multiply-adds  H_out*W_out*C_out * K*K*C_in
@@ -33,10 +38,20 @@ from kernels_playground.arithmetic import (
     receptive_field,
     whole,
 )
+from kernels_playground.stack_budget import mlx_budget
 
 KINDS = ("conv", "maxpool", "avgpool")
 # A layer table's columns, in LayerRow's field order (the Shapes tab's headers).
 LAYER_COLUMNS = ["kind", "kernel", "stride", "padding", "dilation", "out_channels"]
+
+# What a stack may hold: generous for any CNN a learner sketches, small enough that no
+# number is absurd (a 1000x1000 kernel once made MLX's check allocate 50 GB and crash).
+MAX_INPUT_SIDE = 8192  # input height and width, pixels
+MAX_CHANNELS = 4096  # input channels and every conv's out_channels
+MAX_WINDOW = 255  # a conv kernel or pool window, per side
+MAX_PADDING = 255  # pixels on each side
+MAX_STEP = 255  # stride and dilation
+MAX_LAYERS = 64
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,8 @@ class LayerRow:
     kernel: K (the pooling window for pools); stride S; padding P pixels on each side;
     dilation D (conv only; pools have none); out_channels: C_out for a conv, ignored by
     pools, which keep the channel count.
+    table_row: the 1-based row of the learner's table it came from, blank rows counted
+    (set by `layer_rows`; 0 = not from a table), so every message names the row they see.
     """
 
     kind: str
@@ -55,6 +72,7 @@ class LayerRow:
     padding: int = 0
     dilation: int = 1
     out_channels: int = 1
+    table_row: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -79,11 +97,17 @@ class LayerShape:
 
 @dataclass(frozen=True)
 class StackShapes:
-    """`layers` from arithmetic, `mlx_outputs` from running MLX, and where they differ."""
+    """`layers` from arithmetic, `mlx_outputs` from running MLX, and where they differ.
+
+    mlx_outputs: one (H, W, C) per layer, or None for every layer when MLX was not run;
+    then mlx_skipped is the reason, one sentence ("not checked with MLX: this stack needs
+    6.39 G multiply-adds, ..."), and disagreements is empty.
+    """
 
     layers: list[LayerShape]
-    mlx_outputs: list[tuple[int, int, int]] = field(default_factory=list)
+    mlx_outputs: list[tuple[int, int, int] | None] = field(default_factory=list)
     disagreements: list[str] = field(default_factory=list)
+    mlx_skipped: str | None = None
 
     @property
     def total_parameters(self) -> int:
@@ -121,34 +145,35 @@ def layer_rows(table: Sequence[Sequence[object]]) -> list[LayerRow]:
                 f"layer {index}: kernel, stride, padding, dilation and out_channels must be "
                 f"whole numbers, got {numbers}"
             ) from None
-        layers.append(LayerRow(str(kind), *(int(value) for value in values)))
+        layers.append(LayerRow(str(kind), *(int(value) for value in values), table_row=index))
     return layers
 
 
 def _checked(index: int, row: LayerRow) -> LayerRow:
     """The row with whole numbers in range, or a ValueError naming the layer."""
+    index = row.table_row or index
     kind = str(row.kind).strip().lower().replace("-", "").replace(" ", "")
     if kind not in KINDS:
         raise ValueError(f"layer {index}: kind must be one of {', '.join(KINDS)}, got {row.kind!r}")
     try:
-        kernel = whole(row.kernel, "kernel", 1)
-        stride = whole(row.stride, "stride", 1)
-        padding = whole(row.padding, "padding", 0)
-        dilation = whole(row.dilation, "dilation", 1)
-        channels = whole(row.out_channels, "out_channels", 1) if kind == "conv" else 1
+        kernel = whole(row.kernel, "kernel", 1, MAX_WINDOW)
+        stride = whole(row.stride, "stride", 1, MAX_STEP)
+        padding = whole(row.padding, "padding", 0, MAX_PADDING)
+        dilation = whole(row.dilation, "dilation", 1, MAX_STEP)
+        channels = whole(row.out_channels, "out_channels", 1, MAX_CHANNELS) if kind == "conv" else 1
     except (TypeError, ValueError) as error:
         raise ValueError(f"layer {index} ({kind}): {error}") from None
     if kind != "conv" and dilation != 1:
         raise ValueError(f"layer {index} ({kind}): pooling has no dilation, got {dilation}")
-    return LayerRow(kind, kernel, stride, padding, dilation, channels)
+    return LayerRow(kind, kernel, stride, padding, dilation, channels, index)
 
 
 def _by_hand(input_hw: tuple[int, int], in_channels: int, rows: list[LayerRow]) -> list[LayerShape]:
     height, width, channels = input_hw[0], input_hw[1], in_channels
     fields = receptive_field([LayerSpec(r.kernel, r.stride, r.padding, r.dilation) for r in rows])
     shapes = []
-    for index, (row, rf) in enumerate(zip(rows, fields, strict=True), start=1):
-        name = f"layer {index} ({row.kind} {row.kernel}x{row.kernel})"
+    for row, rf in zip(rows, fields, strict=True):
+        name = f"layer {row.table_row} ({row.kind} {row.kernel}x{row.kernel})"
         try:
             if row.kind == "conv":
                 args = (row.kernel, row.stride, row.padding, row.dilation)
@@ -207,22 +232,31 @@ def describe_stack(
 ) -> StackShapes:
     """Every layer's output (H, W, C), parameters, multiply-adds and receptive field.
 
-    input_hw: the input image (height, width) in pixels; in_channels: C of the input
-    (3 for RGB). The arithmetic result is confirmed by running the same stack in MLX on
-    zeros of shape (1, H, W, C) unless `check_with_mlx` is False.
+    input_hw: the input image (height, width) in pixels, each 1..MAX_INPUT_SIDE;
+    in_channels: C of the input (3 for RGB), 1..MAX_CHANNELS; at most MAX_LAYERS rows.
+    The arithmetic result is confirmed by running the same stack in MLX on zeros of shape
+    (1, H, W, C) unless `check_with_mlx` is False or `mlx_budget` finds it too big; then
+    `mlx_outputs` is all None and `mlx_skipped` says why.
 
     Raises ValueError with one sentence naming the layer for an impossible stack, e.g.
     "layer 3 (conv 5x5): the kernel (5) is larger than the padded input (4 + 0 = 4): ...".
     """
-    height = whole(input_hw[0], "input height", 1)
-    width = whole(input_hw[1], "input width", 1)
-    in_channels = whole(in_channels, "input channels", 1)
-    checked = [_checked(index, row) for index, row in enumerate(rows, start=1)]
-    if not checked:
+    height = whole(input_hw[0], "input height", 1, MAX_INPUT_SIDE)
+    width = whole(input_hw[1], "input width", 1, MAX_INPUT_SIDE)
+    in_channels = whole(in_channels, "input channels", 1, MAX_CHANNELS)
+    if not rows:
         raise ValueError("the stack is empty: add at least one layer")
+    if len(rows) > MAX_LAYERS:
+        raise ValueError(f"the stack has {len(rows)} layers; at most {MAX_LAYERS} are allowed")
+    checked = [_checked(index, row) for index, row in enumerate(rows, start=1)]
     layers = _by_hand((height, width), in_channels, checked)
-    if not check_with_mlx:
-        return StackShapes(layers)
+    skipped = (
+        mlx_budget((height, width), in_channels, checked, layers)
+        if check_with_mlx
+        else "not checked with MLX: only the arithmetic was asked for"
+    )
+    if skipped:
+        return StackShapes(layers, [None] * len(layers), [], skipped)
     mlx_outputs = _by_mlx((height, width), in_channels, checked)
     disagreements = [
         f"{layer.name}: arithmetic says {layer.output}, MLX produced {got}"

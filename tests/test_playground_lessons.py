@@ -7,7 +7,13 @@ import numpy as np
 
 from kernels_playground.arithmetic import conv_output_formula, pool_output_formula
 from kernels_playground.convolve import apply_kernel
-from kernels_playground.lessons import playground_lesson, shapes_lesson, size_sums, stack_summary
+from kernels_playground.lessons import (
+    mlx_output_cells,
+    playground_lesson,
+    shapes_lesson,
+    size_sums,
+    stack_summary,
+)
 from kernels_playground.pooling import pool
 from kernels_playground.shapes import LayerRow, StackShapes, describe_stack
 
@@ -18,7 +24,7 @@ def test_same_padding_keeps_a_256_image_256():
     lesson = playground_lesson((256, 256), (3, 3), stride=1, padding=1, dilation=1)
     assert apply_kernel(np.zeros((256, 256)), SOBEL, padding=1).shape == (256, 256)
     assert "A 3x3 kernel slides over the 256x256 image 1 pixel(s) at a time." in lesson
-    assert "(256 + 2*1 - 3) / 1 + 1 times down: the feature map is 256x256." in lesson
+    assert "(256 - 3 + 2*1) / 1 + 1 = 256 times down: the feature map is 256x256." in lesson
     assert "covers 3x3 pixels with only 9 weights" in lesson
     assert "(flipped now)" not in lesson and "Pooling" not in lesson
 
@@ -28,9 +34,31 @@ def test_stride_dilation_and_a_rectangle():
     out = apply_kernel(image, SOBEL, stride=2, padding=1, dilation=2).shape
     lesson = playground_lesson((100, 61), (3, 3), stride=2, padding=1, dilation=2, flip=True)
     assert f"the feature map is {out[0]}x{out[1]}." in lesson  # 49x30
-    assert "(100 + 2*1 - 5) / 2 + 1 times down" in lesson
+    assert "floor((100 - 5 + 2*1) / 2) + 1 = floor(97 / 2) + 1 = 49 times down" in lesson
     assert "Dilation 2 spreads the taps 2 pixel(s) apart: the kernel covers 5x5 pixels" in lesson
     assert "(flipped now)" in lesson
+
+
+def test_a_stride_that_does_not_divide_is_floored():
+    out = apply_kernel(np.zeros((256, 256)), SOBEL, stride=2, padding=1).shape
+    assert out == (128, 128)  # 255 / 2 = 127.5: the floor is what happens
+    lesson = playground_lesson((256, 256), (3, 3), stride=2, padding=1, dilation=1)
+    assert (
+        "so it fits floor((256 - 3 + 2*1) / 2) + 1 = floor(255 / 2) + 1 = 128 times down: "
+        "the feature map is 128x128." in lesson
+    )
+    # Stride 3, dilation 2: the 3x3 kernel spans 5 pixels; 97 / 3 and 58 / 3 are not whole.
+    out = apply_kernel(np.zeros((100, 61)), SOBEL, stride=3, padding=1, dilation=2).shape
+    lesson = playground_lesson((100, 61), (3, 3), stride=3, padding=1, dilation=2)
+    assert out == (33, 20)
+    assert (
+        "so it fits floor((100 - 5 + 2*1) / 3) + 1 = floor(97 / 3) + 1 = 33 times down: "
+        "the feature map is 33x20." in lesson
+    )
+    # An exact division needs no floor: (64 - 5 + 2*2) / 3 = 21.
+    assert "so it fits (64 - 5 + 2*2) / 3 + 1 = 22 times down" in playground_lesson(
+        (64, 64), (5, 5), stride=3, padding=2, dilation=1
+    )
 
 
 def test_a_rectangular_kernel_is_described_as_it_is():
@@ -85,3 +113,23 @@ def test_a_disagreement_is_shown_not_hidden():
     assert stack_summary(broken).startswith(
         "**Arithmetic and MLX disagree:** layer 1 (conv 3x3): arithmetic says ..."
     )
+    assert mlx_output_cells(broken) == ["5x5x1"]
+
+
+def test_a_stack_mlx_did_not_run_says_why_instead_of_agree():
+    stack = describe_stack((64, 64), 3, [LayerRow("conv", 255, padding=127, out_channels=8)])
+    summary = stack_summary(stack)
+    assert summary.startswith(
+        "Shapes from arithmetic only. Not checked with MLX: this stack needs 6.39 G "
+        "multiply-adds, more than the 500 M this demo runs per request.\n\n"
+    )
+    assert "agree" not in summary and "**6,392,217,600** multiply-adds" in summary
+    assert mlx_output_cells(stack) == ["not run"]
+    ran = describe_stack(
+        (32, 32), 1, [LayerRow("conv", 5, out_channels=6), LayerRow("maxpool", 2, 2)]
+    )
+    assert mlx_output_cells(ran) == ["28x28x6", "14x14x6"]
+    arithmetic_only = describe_stack((8, 8), 1, [LayerRow("conv", 3)], check_with_mlx=False)
+    assert arithmetic_only.mlx_outputs == [None]
+    assert arithmetic_only.mlx_skipped == "not checked with MLX: only the arithmetic was asked for"
+    assert mlx_output_cells(StackShapes(ran.layers)) == ["not run", "not run"]

@@ -1,15 +1,31 @@
 """Layer shapes: hand-worked numbers, real MLX layers as the oracle, clear errors."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernels_playground.shapes import (
     LAYER_COLUMNS,
+    MAX_CHANNELS,
+    MAX_INPUT_SIDE,
+    MAX_LAYERS,
+    MAX_PADDING,
+    MAX_STEP,
+    MAX_WINDOW,
     LayerRow,
     build_mlx_stack,
     describe_stack,
     layer_rows,
+)
+from kernels_playground.stack_budget import (
+    MLX_MAX_ELEMENTS,
+    MLX_MAX_OPERATIONS,
+    MLX_MAX_WRITTEN,
+    mlx_budget,
 )
 
 
@@ -85,10 +101,13 @@ def test_impossible_stack_names_the_layer():
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        (LayerRow("conv", 3, stride=0), "layer 1 (conv): stride must be >= 1, got 0"),
+        (LayerRow("conv", 3, stride=0), "layer 1 (conv): stride must be between 1 and 255, got 0"),
         (LayerRow("dense", 3), "layer 1: kind must be one of conv, maxpool, avgpool, got 'dense'"),
         (LayerRow("maxpool", 2, dilation=2), "layer 1 (maxpool): pooling has no dilation, got 2"),
-        (LayerRow("conv", 3, out_channels=0), "layer 1 (conv): out_channels must be >= 1, got 0"),
+        (
+            LayerRow("conv", 3, out_channels=0),
+            "layer 1 (conv): out_channels must be between 1 and 4096, got 0",
+        ),
     ],
 )
 def test_bad_rows_give_one_sentence(row, message):
@@ -163,3 +182,209 @@ def test_layer_rows_name_the_layer_with_text_in_a_number_cell(bad):
     table = [["conv", 3, 1, 1, 1, 8], [None] * 6, ["conv", bad, 1, 0, 1, 4]]
     with pytest.raises(ValueError, match="layer 3: kernel, stride, padding, dilation and "):
         layer_rows(table)
+
+
+# -- the layer numbers learners see: table rows, blank rows counted -------------------------
+
+
+def test_every_message_uses_the_table_row_number():
+    blank = [None] * 6
+    with pytest.raises(ValueError, match=r"^layer 3: kernel, stride"):
+        layer_rows([["conv", 3, 1, 1, 1, 8], blank, ["conv", "x", 1, 0, 1, 4]])
+    rows = layer_rows([["conv", 3, 1, 1, 1, 8], blank, ["dense", 3, 1, 0, 1, 4]])
+    with pytest.raises(ValueError) as caught:
+        describe_stack((16, 16), 3, rows)
+    assert str(caught.value) == "layer 3: kind must be one of conv, maxpool, avgpool, got 'dense'"
+    rows = layer_rows([["conv", 3, 1, 1, 1, 8], blank, ["conv", 3, 0, 0, 1, 4]])
+    with pytest.raises(ValueError, match=r"^layer 3 \(conv\): stride must be between 1 and 255"):
+        describe_stack((16, 16), 3, rows)
+    rows = layer_rows([["conv", 3, 1, 0, 1, 8], blank, blank, ["conv", 5, 1, 0, 1, 4]])
+    with pytest.raises(ValueError, match=r"^layer 4 \(conv 5x5\): the kernel \(5\) is larger"):
+        describe_stack((6, 6), 3, rows)  # 6 -> 4, then 4 < 5
+    rows = layer_rows([["conv", 3, 1, 1, 1, 8], blank, ["maxpool", 2, 2, 0, 1, 1]])
+    result = describe_stack((16, 16), 3, rows)
+    assert [layer.name for layer in result.layers] == [
+        "layer 1 (conv 3x3)",
+        "layer 3 (maxpool 2x2)",
+    ]
+    # Rows that do not come from a table are numbered 1, 2, ... as before.
+    plain = describe_stack((16, 16), 3, [LayerRow("conv", 3), LayerRow("maxpool", 2, 2)])
+    assert [layer.name for layer in plain.layers] == ["layer 1 (conv 3x3)", "layer 2 (maxpool 2x2)"]
+
+
+def test_a_pool_window_too_large_gets_pooling_advice():
+    rows = [LayerRow("conv", 3, out_channels=4), LayerRow("maxpool", 7, stride=7)]  # 8 -> 6 < 7
+    with pytest.raises(ValueError) as caught:
+        describe_stack((8, 8), 1, rows)
+    assert str(caught.value) == (
+        "layer 2 (maxpool 7x7): the pool window (7) is larger than the padded input "
+        "(6 + 0 = 6): use a smaller pool window, or more padding (at most half the window)"
+    )
+    # Following the advice works: padding 1 on each side makes 6 + 2 = 8 >= 7.
+    padded = describe_stack((8, 8), 1, [rows[0], LayerRow("maxpool", 7, stride=7, padding=1)])
+    assert padded.layers[1].output == (1, 1, 4)
+
+
+# -- limits: one sentence naming the number and the allowed range ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("input_hw", "channels", "row", "message"),
+    [
+        ((8193, 64), 3, LayerRow("conv", 3), "input height must be between 1 and 8192, got 8193"),
+        ((64, 10000), 3, LayerRow("conv", 3), "input width must be between 1 and 8192, got 10000"),
+        (
+            (64, 64),
+            100000,
+            LayerRow("conv", 3),
+            "input channels must be between 1 and 4096, got 100000",
+        ),
+        (
+            (64, 64),
+            3,
+            LayerRow("conv", 1000, padding=500, out_channels=8),
+            "layer 1 (conv): kernel must be between 1 and 255, got 1000",
+        ),
+        (
+            (64, 64),
+            3,
+            LayerRow("conv", 3, padding=256),
+            "layer 1 (conv): padding must be between 0 and 255, got 256",
+        ),
+        (
+            (64, 64),
+            3,
+            LayerRow("conv", 3, stride=256),
+            "layer 1 (conv): stride must be between 1 and 255, got 256",
+        ),
+        (
+            (64, 64),
+            3,
+            LayerRow("conv", 3, dilation=10**9),
+            "layer 1 (conv): dilation must be between 1 and 255, got 1000000000",
+        ),
+        (
+            (64, 64),
+            3,
+            LayerRow("conv", 3, out_channels=1_000_000),
+            "layer 1 (conv): out_channels must be between 1 and 4096, got 1000000",
+        ),
+        (
+            (64, 64),
+            3,
+            LayerRow("avgpool", 256, stride=2),
+            "layer 1 (avgpool): kernel must be between 1 and 255, got 256",
+        ),
+    ],
+)
+def test_limits(input_hw, channels, row, message):
+    with pytest.raises(ValueError) as caught:
+        describe_stack(input_hw, channels, [row])
+    assert str(caught.value) == message
+
+
+def test_limit_constants_and_the_largest_legal_numbers():
+    assert (MAX_INPUT_SIDE, MAX_CHANNELS, MAX_WINDOW, MAX_PADDING, MAX_STEP, MAX_LAYERS) == (
+        8192,
+        4096,
+        255,
+        255,
+        255,
+        64,
+    )
+    assert (MLX_MAX_ELEMENTS, MLX_MAX_OPERATIONS, MLX_MAX_WRITTEN) == (20e6, 500e6, 100e6)
+    row = LayerRow("conv", 255, stride=255, padding=255, dilation=1, out_channels=4096)
+    result = describe_stack((8192, 8192), 1, [row])  # every number at its limit: refused by
+    assert result.layers[0].output == (34, 34, 4096)  # nothing, only MLX is skipped
+    assert result.mlx_skipped is not None
+    with pytest.raises(ValueError) as caught:
+        describe_stack((64, 64), 3, [LayerRow("conv", 1)] * 65)
+    assert str(caught.value) == "the stack has 65 layers; at most 64 are allowed"
+    assert len(describe_stack((64, 64), 3, [LayerRow("conv", 1)] * 64).layers) == 64
+
+
+# -- the MLX check's budget, worked out from the arithmetic before anything runs -------------
+
+
+def skipped(input_hw, channels, rows) -> str:
+    result = describe_stack(input_hw, channels, rows)
+    assert result.mlx_outputs == [None] * len(rows) and result.disagreements == []
+    return result.mlx_skipped
+
+
+def test_a_stack_too_big_for_mlx_is_described_by_arithmetic_only():
+    row = LayerRow("conv", 255, padding=127, out_channels=8)
+    result = describe_stack((64, 64), 3, [row])
+    assert result.layers[0].output == (64, 64, 8)  # (64 - 255 + 2*127) / 1 + 1
+    macs = 64 * 64 * 8 * 255 * 255 * 3
+    assert result.total_multiply_adds == macs == 6_392_217_600
+    assert result.mlx_outputs == [None] and result.disagreements == []
+    assert result.mlx_skipped == (
+        "not checked with MLX: this stack needs 6.39 G multiply-adds, more than the 500 M this "
+        "demo runs per request"
+    )
+
+
+def test_each_budget_has_its_sentence():
+    # The input: 8192*8192*3 = 201,326,592 numbers.
+    assert skipped((8192, 8192), 3, [LayerRow("conv", 3, padding=1, out_channels=8)]) == (
+        "not checked with MLX: the 8192x8192x3 input holds 201 M numbers, more than the 20 M "
+        "this demo allocates per array"
+    )
+    # Pooling reads count: 28 layers x 1000*1000*2 outputs x 3*3 window cells = 504 M.
+    assert skipped((1000, 1000), 2, [LayerRow("avgpool", 3, padding=1)] * 28) == (
+        "not checked with MLX: this stack needs 504 M multiply-adds and pooling window reads, "
+        "more than the 500 M this demo runs per request"
+    )
+    # One array: 1x1 input padded by 255 on each side, 4096 channels: 511*511*4096.
+    assert skipped((1, 1), 4096, [LayerRow("conv", 1, stride=255, padding=255)]) == (
+        "not checked with MLX: layer 1 (conv 1x1) needs 1.07 G numbers for its padded input, "
+        "more than the 20 M this demo allocates per array"
+    )
+    # im2col: 80*80 positions x 7*7*64 weights = 20,070,400 numbers.
+    assert skipped((80, 80), 64, [LayerRow("conv", 7, padding=3)]) == (
+        "not checked with MLX: layer 1 (conv 7x7) needs 20.1 M numbers for its input unfolded "
+        "into windows (im2col), more than the 20 M this demo allocates per array"
+    )
+    # Everything written: 6 layers x (3162*3162 unfolded + 3162*3162 out) = 120 M.
+    assert skipped((3162, 3162), 1, [LayerRow("conv", 1)] * 6) == (
+        "not checked with MLX: this stack would write 120 M numbers (unfolded inputs and "
+        "outputs), more than the 100 M this demo allows per request"
+    )
+
+
+def test_the_budget_is_inclusive():
+    def budget(input_hw, channels, rows):
+        layers = describe_stack(input_hw, channels, rows, check_with_mlx=False).layers
+        return mlx_budget(input_hw, channels, rows, layers)
+
+    pool = [LayerRow("maxpool", 2, stride=2)]  # 20 M windows, 5 M out, 20 M reads
+    assert budget((5000, 4000), 1, pool) is None  # exactly MLX_MAX_ELEMENTS numbers
+    assert budget((5000, 4002), 1, pool).startswith("not checked with MLX: the 5000x4002x1 input")
+
+
+def test_the_stack_that_crashed_mlx_now_answers_at_once():
+    """Once a segfault (exit 139): MLX's check unfolded 12.7 G numbers. Now the kernel is
+    refused by its limit, and a legal stack as heavy is described without running MLX."""
+    script = (
+        "from kernels_playground.shapes import describe_stack, layer_rows\n"
+        "try:\n"
+        "    describe_stack((64, 64), 3, layer_rows([['conv', 1000, 1, 500, 1, 8]]))\n"
+        "except ValueError as error:\n"
+        "    print(error)\n"
+        "heavy = layer_rows([['conv', 255, 1, 127, 1, 8]])\n"
+        "print(describe_stack((64, 64), 3, heavy).mlx_skipped)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "layer 1 (conv): kernel must be between 1 and 255, got 1000",
+        "not checked with MLX: this stack needs 6.39 G multiply-adds, more than the 500 M this "
+        "demo runs per request",
+    ]

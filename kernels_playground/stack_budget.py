@@ -1,0 +1,106 @@
+"""What confirming a layer stack in MLX would cost, worked out before anything runs.
+
+`shapes.describe_stack` runs the learner's stack in MLX on zeros to confirm the arithmetic.
+A legal stack can still be far too big for that (a 255x255 kernel over 4096 channels; an
+8192x8192 input): MLX would allocate gigabytes or compute for minutes, and once crashed the
+process. So the cost is computed from the arithmetic first, and above any of these limits
+MLX is not run (the arithmetic still is):
+
+    MLX_MAX_ELEMENTS    numbers in any one array: the input, or a layer's padded input, its
+                        input unfolded into windows (a conv's im2col: out_h*out_w positions
+                        x K*K*C_in weights each; a pool's windows: out_h*out_w*C x K*K), or its
+                        output
+    MLX_MAX_OPERATIONS  conv multiply-adds + pooling window reads, summed over the stack
+    MLX_MAX_WRITTEN     numbers written, summed over the stack: every layer's padded input
+                        (if padded), unfolded input and output
+
+The last one matters because MLX's CPU convolution costs about 5-30 ns per unfolded number
+(measured on a 2-core Linux machine, the bigger the array the slower), whatever the
+multiply-adds: 24 1x1 convolutions of a 20-megapixel grey image took 20 s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for type hints: shapes imports this module
+    from kernels_playground.shapes import LayerRow, LayerShape
+
+MLX_MAX_ELEMENTS = 20_000_000  # in any one array (80 MB of float32)
+MLX_MAX_OPERATIONS = 500_000_000  # in the whole stack
+MLX_MAX_WRITTEN = 100_000_000  # in the whole stack
+
+
+def _count(number: int) -> str:
+    """A count for people: 950, 20 M, 1.27 G."""
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if number >= size:
+            return f"{number / size:.3g} {unit}"
+    return str(number)
+
+
+def _arrays(
+    input_hwc: tuple[int, int, int], row: LayerRow, layer: LayerShape
+) -> list[tuple[int, str]]:
+    """(numbers, what) for each array MLX makes for one layer, given its input (H, W, C)."""
+    height, width, channels = input_hwc
+    out_h, out_w, out_c = layer.output
+    unfolded = "its input unfolded into windows" + (" (im2col)" if row.kind == "conv" else "")
+    arrays = [
+        (out_h * out_w * row.kernel**2 * channels, unfolded),
+        (out_h * out_w * out_c, "its output"),
+    ]
+    if row.padding:
+        padded = (height + 2 * row.padding) * (width + 2 * row.padding) * channels
+        arrays.append((padded, "its padded input"))
+    return arrays
+
+
+def mlx_budget(
+    input_hw: tuple[int, int], in_channels: int, rows: Sequence[LayerRow], layers: list[LayerShape]
+) -> str | None:
+    """Why running this stack in MLX would cost too much for one request, or None if it fits.
+
+    One sentence starting "not checked with MLX: ", worked out from the arithmetic alone
+    (rows are checked rows, layers their shapes): the input, the whole stack's operations,
+    every layer's largest array, then everything written, against the limits above.
+    """
+    height, width = input_hw
+    numbers = height * width * in_channels
+    per_array = f"more than the {_count(MLX_MAX_ELEMENTS)} this demo allocates per array"
+    if numbers > MLX_MAX_ELEMENTS:
+        return (
+            f"not checked with MLX: the {height}x{width}x{in_channels} input holds "
+            f"{_count(numbers)} numbers, {per_array}"
+        )
+    reads = sum(
+        layer.output[0] * layer.output[1] * layer.output[2] * row.kernel**2
+        for row, layer in zip(rows, layers, strict=True)
+        if row.kind != "conv"
+    )
+    operations = sum(layer.multiply_adds for layer in layers) + reads
+    if operations > MLX_MAX_OPERATIONS:
+        what = "multiply-adds and pooling window reads" if reads else "multiply-adds"
+        return (
+            f"not checked with MLX: this stack needs {_count(operations)} {what}, more than "
+            f"the {_count(MLX_MAX_OPERATIONS)} this demo runs per request"
+        )
+    written, shape = 0, (height, width, in_channels)
+    for row, layer in zip(rows, layers, strict=True):
+        arrays = _arrays(shape, row, layer)
+        size, what = max(arrays)
+        if size > MLX_MAX_ELEMENTS:
+            return (
+                f"not checked with MLX: {layer.name} needs {_count(size)} numbers for {what}, "
+                f"{per_array}"
+            )
+        written += sum(size for size, _ in arrays)
+        shape = layer.output
+    if written > MLX_MAX_WRITTEN:
+        return (
+            f"not checked with MLX: this stack would write {_count(written)} numbers (unfolded "
+            f"inputs and outputs), more than the {_count(MLX_MAX_WRITTEN)} this demo allows per "
+            "request"
+        )
+    return None

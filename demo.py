@@ -36,7 +36,13 @@ from kernels_playground.kernels import (
     format_kernel,
     parse_kernel,
 )
-from kernels_playground.lessons import playground_lesson, shapes_lesson, size_sums, stack_summary
+from kernels_playground.lessons import (
+    mlx_output_cells,
+    playground_lesson,
+    shapes_lesson,
+    size_sums,
+    stack_summary,
+)
 from kernels_playground.pooling import pool
 from kernels_playground.render import render_feature_map
 from kernels_playground.shapes import LAYER_COLUMNS, describe_stack, layer_rows
@@ -237,13 +243,13 @@ def shapes(height, width, channels, layers):
             [
                 layer.name,
                 "x".join(map(str, layer.output)),
-                "x".join(map(str, mlx)),
+                mlx,
                 layer.parameters,
                 layer.multiply_adds,
                 layer.receptive_field,
                 layer.formula_h,
             ]
-            for layer, mlx in zip(result.layers, result.mlx_outputs, strict=True)
+            for layer, mlx in zip(result.layers, mlx_output_cells(result), strict=True)
         ],
         columns=[
             "layer",

@@ -67,7 +67,7 @@ def test_playground_sizes_formulas_and_step(client):
     held = float(re.search(r"holds \*\*(-?[\d.e+]+)\*\*", step).group(1))
     assert total == pytest.approx(expected, rel=1e-3, abs=1e-3)
     assert held == pytest.approx(expected, rel=1e-3, abs=1e-3)
-    assert "(256 + 2*1 - 3) / 2 + 1" in learn
+    assert "floor((256 - 3 + 2*1) / 2) + 1 = floor(255 / 2) + 1 = 128 times down" in learn
     assert "values" in note
 
 
@@ -147,6 +147,19 @@ def test_truncated_image(client, tmp_path):
 )
 def test_bad_knobs(client, changes, message):
     assert message in error_of(lambda: playground(client, **changes))
+
+
+def test_a_stack_too_big_to_run_is_arithmetic_only(client):
+    # Once this stack crashed the server (MLX's im2col for a 1000x1000 kernel); now the
+    # limits refuse it, and a legal but heavy stack is sized without running MLX.
+    layers = {"headers": demo.LAYER_COLUMNS, "data": [["conv", 1000, 1, 500, 1, 8]]}
+    message = error_of(lambda: client.predict(64, 64, 3, layers, api_name="/shapes"))
+    assert message == "layer 1 (conv): kernel must be between 1 and 255, got 1000"
+    layers["data"] = [["conv", 3, 1, 1, 1, 64]]
+    table, summary, _ = client.predict(4096, 4096, 3, layers, api_name="/shapes")
+    assert table["data"][0][1:3] == ["4096x4096x64", "not run"]
+    assert summary.startswith("Shapes from arithmetic only. Not checked with MLX: ")
+    assert client.predict(api_name="/preset_kernel")  # still up
 
 
 def test_emptied_number_fields_are_named(client, tmp_path):

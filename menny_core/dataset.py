@@ -25,18 +25,20 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from numbers import Real
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from kernels_playground.arithmetic import whole
-from kernels_playground.images import MAX_PIXELS, load_rgb
+from kernels_playground.images import MAX_PIXELS, ImageError, load_rgb
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+_ALLOWED = "Menny reads " + ", ".join(IMAGE_EXTENSIONS[:-1]) + f" and {IMAGE_EXTENSIONS[-1]} files"
 # What stb_image reads exactly as PIL would: 8-bit RGB in these containers, upright.
 _DIRECT_FORMATS = ("PNG", "JPEG", "BMP")
 _EXIF_ORIENTATION = 0x0112
@@ -61,7 +63,8 @@ class ImageFolder:
 
     samples:   (path to read, label) pairs; label i is classes[i]. The path is the user's
                file, or its normalised RGB PNG copy in the cache.
-    skipped:   (path, reason) for each file left out.
+    skipped:   (path, reason) for each file left out; the reason is a sentence naming the
+               file relative to the root: "cats/notes.txt is not an image file (...)".
     originals: cached copy -> the user's file, for the copies only.
     """
 
@@ -97,6 +100,25 @@ def _is_image_name(path: Path) -> bool:
 
 def _shown(root: Path) -> str:
     return f"{root.name or root}/"
+
+
+def _skip_reason(relative: str, path: Path, error: Exception) -> str:
+    """Why `path` (shown as `relative`, e.g. 'cats/x.png') was left out, as one sentence
+    that never shows a server path: PIL's messages quote the full path."""
+    if isinstance(error, UnidentifiedImageError):
+        return f"{relative} is not an image Pillow can read"
+    if isinstance(error, Image.DecompressionBombError):
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(found.group(1)) / 1e6:.3g} megapixels" if found else "too many pixels"
+        return f"{relative} has {size}; the limit is {MAX_PIXELS / 1e6:.3g} megapixels"
+    text = str(error).strip().rstrip(".") or type(error).__name__
+    for shown in (str(path), str(path.resolve()), path.name):
+        text = text.replace(shown, relative)
+    if isinstance(error, ImageError) and text.startswith("the image "):
+        return f"{relative} {text.removeprefix('the image ')}"  # "x.png is truncated or ..."
+    if isinstance(error, ImageError) and text.startswith(relative):
+        return text
+    return f"{relative} could not be read as an image ({text})"
 
 
 def _readable_as_is(path: Path) -> bool:
@@ -147,6 +169,7 @@ def discover(
     cache_dir: str | os.PathLike | None = None,
     min_classes: int = 2,
     min_per_class: int = 3,
+    label: str | None = None,
 ) -> ImageFolder:
     """Find classes (sub-folders, sorted by name) and their readable images under `root`.
 
@@ -154,16 +177,20 @@ def discover(
     class; hidden files and folders (.DS_Store, __MACOSX) are ignored. Unreadable files
     go to `skipped`. Raises DatasetError when there are fewer than `min_classes` classes or
     a class has fewer than `min_per_class` usable images.
+
+    label: how to name the dataset in messages; default: the folder's name followed by /
+    ("data/"). An app that unpacked an upload into a hashed folder passes the upload's
+    name ("photos.zip"), a command line the argument as typed ("--data photos").
     """
     root = Path(root)
     min_classes = whole(min_classes, "min_classes", 1)
     min_per_class = whole(min_per_class, "min_per_class", 1)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    name = _shown(root)
+    name = _shown(root) if label is None else str(label)
     if not root.exists():
-        raise DatasetError(f"{name} does not exist")
+        raise DatasetError(f"{name} does not exist: give a folder with one sub-folder per class")
     if not root.is_dir():
-        raise DatasetError(f"{name} is a file, not a folder")
+        raise DatasetError(f"{name} is a file: give a folder with one sub-folder per class")
 
     entries = [p for p in root.iterdir() if not _hidden(p.name)]
     class_dirs = sorted((p for p in entries if p.is_dir()), key=lambda p: p.name)
@@ -188,10 +215,9 @@ def discover(
         for path in sorted(class_dir.rglob("*")):
             if path.is_dir() or any(map(_hidden, path.relative_to(class_dir).parts)):
                 continue
+            relative = path.relative_to(root).as_posix()
             if not _is_image_name(path):
-                folder.skipped.append(
-                    (str(path), f"not an image file ({path.suffix or path.name})")
-                )
+                folder.skipped.append((str(path), f"{relative} is not an image file: {_ALLOWED}"))
                 continue
             try:
                 if _readable_as_is(path):
@@ -202,7 +228,7 @@ def discover(
             # A user's folder can hold anything: PIL raises OSError, SyntaxError,
             # DecompressionBombError, ImageError... none of them may stop the others.
             except Exception as error:
-                folder.skipped.append((str(path), f"could not be read as an image ({error})"))
+                folder.skipped.append((str(path), _skip_reason(relative, path, error)))
                 unreadable += 1
                 continue
             folder.samples.append((read_from, label))
@@ -210,8 +236,9 @@ def discover(
         if usable < min_per_class:
             extra = f" ({unreadable} more could not be read)" if unreadable else ""
             raise DatasetError(
-                f"class '{class_dir.name}' has {usable} usable image{'' if usable == 1 else 's'}"
-                f"; each class needs at least {min_per_class}{extra}"
+                f"class '{class_dir.name}' in {name} has {usable} usable "
+                f"image{'' if usable == 1 else 's'}; each class needs at least "
+                f"{min_per_class}{extra}"
             )
     return folder
 

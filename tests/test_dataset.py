@@ -63,17 +63,39 @@ def test_unreadable_files_are_skipped_with_a_reason(tmp_path):
     folder = discover(root, cache_dir=tmp_path / "cache")
     reasons = {Path(path).name: reason for path, reason in folder.skipped}
     assert set(reasons) == {"notes.txt", "fake.png", "truncated.png", "truncated.jpg"}
-    assert reasons["notes.txt"] == "not an image file (.txt)"
-    for name in ("fake.png", "truncated.png", "truncated.jpg"):
-        assert reasons[name].startswith("could not be read as an image (")
+    assert reasons["notes.txt"] == (
+        "cats/notes.txt is not an image file: Menny reads .png, .jpg, .jpeg, .webp and .bmp files"
+    )
+    # Named relative to the dataset's root, never by the path on the server (which PIL's
+    # own messages quote: "cannot identify image file '/tmp/.../cats/fake.png'").
+    assert reasons["fake.png"] == "cats/fake.png is not an image Pillow can read"
+    for name in ("truncated.png", "truncated.jpg"):
+        assert reasons[name].startswith(f"dogs/{name} could not be read as an image (")
+    for reason in reasons.values():
+        assert str(tmp_path) not in reason and "\n" not in reason
     assert folder.counts() == {"cats": 3, "dogs": 3}
+
+
+def test_a_too_large_image_is_skipped_with_its_size(tmp_path):
+    root = make_folder(tmp_path / "data", {"cats": 3, "dogs": 3})
+    Image.new("1", (9000, 5000)).save(root / "dogs" / "huge.png")  # 45 megapixels, tiny file
+    folder = discover(root, cache_dir=tmp_path / "cache")
+    assert folder.skipped == [
+        (
+            str(root / "dogs" / "huge.png"),
+            "dogs/huge.png is 9000x5000 = 45 megapixels; the limit is 40 megapixels",
+        )
+    ]
 
 
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda root: None, "data/ does not exist"),
-        (lambda root: root.write_text("x"), "data/ is a file, not a folder"),
+        (lambda root: None, "data/ does not exist: give a folder with one sub-folder per class"),
+        (
+            lambda root: root.write_text("x"),
+            "data/ is a file: give a folder with one sub-folder per class",
+        ),
         (
             lambda root: save(root / "a.png"),
             "data/ has images but no class sub-folders: put each class's images in its own folder",
@@ -85,7 +107,7 @@ def test_unreadable_files_are_skipped_with_a_reason(tmp_path):
         ),
         (
             lambda root: make_folder(root, {"cats": 3, "dogs": 2}),
-            "class 'dogs' has 2 usable images; each class needs at least 3",
+            "class 'dogs' in data/ has 2 usable images; each class needs at least 3",
         ),
     ],
 )
@@ -95,12 +117,21 @@ def test_bad_folders_are_explained(tmp_path, build, message):
     with pytest.raises(DatasetError) as caught:
         discover(root, cache_dir=tmp_path / "cache")
     assert str(caught.value) == message
+    # An upload unpacked into uploads/<hash>/ is named as the learner knows it.
+    hashed = tmp_path / "uploads" / "848c224c2e2535e4"
+    hashed.parent.mkdir()
+    if root.exists():
+        root.rename(hashed)
+    with pytest.raises(DatasetError) as caught:
+        discover(hashed, cache_dir=tmp_path / "cache", label="photos.zip")
+    assert str(caught.value) == message.replace("data/", "photos.zip")
+    assert "848c224c2e2535e4" not in str(caught.value)
 
 
 def test_a_class_short_of_images_because_of_bad_files_says_so(tmp_path):
     root = make_folder(tmp_path / "data", {"cats": 3, "dogs": 2})
     (root / "dogs" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 garbage")
-    with pytest.raises(DatasetError, match=r"'dogs' has 2 usable images.*\(1 more could not"):
+    with pytest.raises(DatasetError, match=r"'dogs' in data/ has 2 usable images.*\(1 more could"):
         discover(root, cache_dir=tmp_path / "cache")
 
 

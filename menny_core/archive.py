@@ -20,11 +20,30 @@ from pathlib import Path, PurePosixPath
 from kernels_playground.arithmetic import whole
 from menny_core.dataset import DatasetError
 
-MAX_TOTAL_BYTES = 200 * 1024 * 1024
+MAX_TOTAL_BYTES = 200 * 1024 * 1024  # "200 MB": sizes are shown in binary megabytes
 MAX_FILES = 5000
 _CHUNK = 1 << 16
 # Folders and files that archivers add and nobody means to upload.
 _JUNK = ("__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini")
+
+
+def megabytes(size: int, decimals: int = 1) -> str:
+    """`size` bytes in binary megabytes (2**20 bytes, written "MB" as the README does),
+    trailing zeros dropped: "200 MB", "2.9 MB"."""
+    text = f"{size / 2**20:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text} MB"
+
+
+def _size_and_limit(size: int, limit: int) -> tuple[str, str]:
+    """Both in megabytes, with as many decimals as it takes for them to differ: a size just
+    over a 200 MB limit reads "200.02 MB", not "200 MB"."""
+    for decimals in range(1, 7):
+        shown = megabytes(size, decimals), megabytes(limit, decimals)
+        if shown[0] != shown[1]:
+            return shown
+    return f"{size} bytes", f"{limit} bytes"
 
 
 def _junk(parts: tuple[str, ...]) -> bool:
@@ -103,10 +122,8 @@ def extract_dataset_zip(
             raise DatasetError(f"{name} holds {len(members)} files; the limit is {max_files}")
         declared = sum(info.file_size for info, _ in members)
         if declared > max_total_bytes:
-            raise DatasetError(
-                f"{name} unpacks to {declared / 1e6:.1f} MB; the limit is "
-                f"{max_total_bytes / 1e6:.1f} MB"
-            )
+            shown, limit = _size_and_limit(declared, max_total_bytes)
+            raise DatasetError(f"{name} unpacks to {shown}; the limit is {limit}")
         dest.mkdir(parents=True, exist_ok=True)
         try:
             _write_members(archive, members, dest, max_total_bytes, name)
@@ -137,7 +154,7 @@ def _write_members(archive, members, dest: Path, limit: int, name: str) -> None:
                     if total > limit:
                         raise DatasetError(
                             f"{name} unpacks to more than its declared size and the "
-                            f"{limit / 1e6:.1f} MB limit: refusing it"
+                            f"{megabytes(limit)} limit: refusing it"
                         )
                     out.write(chunk)
         except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError) as error:

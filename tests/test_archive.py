@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from menny_core import archive as unpacking
 from menny_core.archive import UnpackedZips, extract_dataset_zip
 from menny_core.dataset import DatasetError, discover
 
@@ -98,12 +99,43 @@ def test_symlinks_are_refused(tmp_path):
 
 
 def test_declared_size_and_file_count_are_limited(tmp_path):
-    big = make_zip(tmp_path / "big.zip", {"cats/zeros.bin": bytes(3_000_000), **class_members()})
-    with pytest.raises(DatasetError, match=r"big.zip unpacks to 3.0 MB; the limit is 1.0 MB"):
-        extract_dataset_zip(big, tmp_path / "out", max_total_bytes=1_000_000)
+    big = make_zip(tmp_path / "big.zip", {"cats/zeros.bin": bytes(3 * 2**20), **class_members()})
+    with pytest.raises(DatasetError, match=r"big.zip unpacks to 3 MB; the limit is 1 MB"):
+        extract_dataset_zip(big, tmp_path / "out", max_total_bytes=2**20)
     assert not (tmp_path / "out").exists()  # refused before anything was written
     with pytest.raises(DatasetError, match=re.escape("big.zip holds 7 files; the limit is 5")):
         extract_dataset_zip(big, tmp_path / "out", max_files=5)
+
+
+def test_sizes_are_binary_megabytes_as_the_readme_says(tmp_path, monkeypatch):
+    """MAX_TOTAL_BYTES is 200 * 2**20 bytes: "200 MB" (the README's number), not "209.7 MB"."""
+    assert unpacking.MAX_TOTAL_BYTES == 200 * 2**20
+    assert unpacking.megabytes(unpacking.MAX_TOTAL_BYTES) == "200 MB"
+    assert unpacking.megabytes(3 * 2**20 // 2) == "1.5 MB"
+    path = make_zip(tmp_path / "huge.zip", class_members())
+    infolist = zipfile.ZipFile.infolist
+
+    def declaring_a_lot(self):  # a header may declare anything: no need to write 200 MB
+        infos = infolist(self)
+        infos[0].file_size = unpacking.MAX_TOTAL_BYTES + 20_000
+        return infos
+
+    monkeypatch.setattr(zipfile.ZipFile, "infolist", declaring_a_lot)
+    with pytest.raises(DatasetError) as caught:
+        extract_dataset_zip(path, tmp_path / "out")
+    # Just over the limit: enough decimals to read larger than it.
+    assert str(caught.value) == "huge.zip unpacks to 200.02 MB; the limit is 200 MB"
+
+
+def test_the_limit_while_writing_is_in_binary_megabytes_too(tmp_path):
+    path = make_zip(tmp_path / "big.zip", {"cats/zeros.bin": bytes(3 * 2**20)})
+    with zipfile.ZipFile(path) as opened:
+        members = [(info, tuple(info.filename.split("/"))) for info in opened.infolist()]
+        with pytest.raises(DatasetError) as caught:
+            unpacking._write_members(opened, members, tmp_path, 2**20, "big.zip")
+    assert str(caught.value) == (
+        "big.zip unpacks to more than its declared size and the 1 MB limit: refusing it"
+    )
 
 
 def test_a_header_that_understates_sizes_is_caught_while_writing(tmp_path, monkeypatch):

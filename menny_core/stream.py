@@ -73,7 +73,7 @@ def denormalize(images: np.ndarray) -> np.ndarray:
 
 def _probability(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value <= 1:
-        raise ValueError(f"{name} must be a probability from 0 to 1, got {value!r}")
+        raise ValueError(f"{name} must be from 0 to 1, got {value!r}")
     return float(value)
 
 
@@ -95,17 +95,27 @@ class Augment:
     grey_prob: float = 0.0
 
     def __post_init__(self) -> None:
-        _probability(self.flip_prob, "flip_prob")
-        _probability(self.grey_prob, "grey_prob")
+        # Messages use the app's words (its slider labels), then the field's name.
+        _probability(self.flip_prob, "flip probability (flip_prob)")
+        _probability(self.grey_prob, "grey probability (grey_prob)")
         r = self.rotation_degrees
         if isinstance(r, bool) or not isinstance(r, Real) or not 0 <= r <= 180:
-            raise ValueError(f"rotation_degrees must be from 0 to 180, got {r!r}")
+            raise ValueError(f"rotation must be from 0 to 180 degrees, got {r!r}")
         area = tuple(self.crop_area)
         if len(area) != 2 or not all(isinstance(a, Real) and not isinstance(a, bool) for a in area):
-            raise ValueError(f"crop_area must be a (low, high) pair of fractions, got {area!r}")
-        if not 0 < area[0] <= area[1] <= 1:
-            raise ValueError(f"crop_area must satisfy 0 < low <= high <= 1, got {area!r}")
-        object.__setattr__(self, "crop_area", (float(area[0]), float(area[1])))
+            raise ValueError(
+                f"crop area (crop_area) must be a (smallest, largest) pair of shares of the "
+                f"image's area, got {area!r}"
+            )
+        low, high = float(area[0]), float(area[1])
+        if not 0 < low <= 1:
+            raise ValueError(f"crop area's smallest share must be in (0, 1], got {low}")
+        if not low <= high <= 1:
+            raise ValueError(
+                f"crop area's largest share must be from the smallest share ({low:g}) to 1, "
+                f"got {high}"
+            )
+        object.__setattr__(self, "crop_area", (low, high))
 
     @classmethod
     def off(cls) -> Augment:

@@ -43,26 +43,66 @@ from menny_core.stream import Augment, training_stream
 DEFAULT_AUGMENT = Augment(flip_prob=0.5, rotation_degrees=10.0, crop_area=(0.7, 1.0), grey_prob=0.5)
 
 
-def _real(value: object, name: str, low: float, high: float, high_open: bool = False) -> float:
+# The largest image side a run may use: 4x the default, 16x its work per image (a forward
+# pass of 16 images at 512x512 takes seconds on a laptop CPU). Far beyond it mlx-data's
+# resize fails inside a worker thread and kills the whole process (seen at 100000), which
+# no error message can explain afterwards; so the limit is checked first.
+MAX_IMAGE_SIZE = 512
+# numpy's legacy seeding (np.random.seed) takes 32-bit seeds.
+MAX_SEED = 2**32 - 1
+
+
+def _real(
+    value: object,
+    name: str,
+    low: float,
+    high: float,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     inside = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not inside or value < low or value > high or (high_open and value == high):
-        bracket = ")" if high_open else "]"
-        raise ValueError(f"{name} must be in [{low:g}, {high:g}{bracket}, got {value!r}")
+    if (
+        not inside
+        or not low <= value <= high
+        or (low_open and value == low)
+        or (high_open and value == high)
+    ):
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {left}{low:g}, {high:g}{right}, got {value!r}")
     return float(value)
+
+
+def _whole(value: object, name: str, low: int, high: int, unit: str = "") -> int:
+    """`value` as an int in low..high, or one sentence naming the whole allowed range."""
+    allowed = f"{name} must be between {low} and {high}{unit}"
+    try:
+        number = whole(value, name, low)
+    except ValueError:
+        if isinstance(value, Real) and math.isfinite(value) and float(value).is_integer():
+            raise ValueError(f"{allowed}, got {int(value)}") from None
+        raise
+    if number > high:
+        raise ValueError(f"{allowed}, got {number}")
+    return number
 
 
 @dataclass
 class TrainConfig:
     """Everything that decides a training run (stored with the weights).
 
-    variant: "simple" or "complex" (model.py).   image_size: pixels per side (>= the
-    variant's minimum).   epochs: at most this many passes over the training images.
+    variant: "simple" or "complex" (model.py).   image_size: pixels per side, from the
+    variant's minimum (model.min_input_size) to MAX_IMAGE_SIZE (512).
+    epochs: at most this many passes over the training images.
     batch_size: images per step.   lr: AdamW's starting learning rate (0 < lr <= 1),
     decayed to 0 along a cosine over the epochs.
-    weight_decay: AdamW decoupled weight decay (>= 0).   dropout: in [0, 1).
+    weight_decay: AdamW decoupled weight decay (0..1).   dropout: in [0, 1).
     augment: stream.Augment.   patience: epochs without a better validation loss before
-    stopping (0 = never stop early).   seed: for everything random.
+    stopping (0 = never stop early).   seed: for everything random, 0..MAX_SEED (2**32 - 1).
     val_fraction, test_fraction: shares of each class held out (sum < 1).
+
+    A bad field is a ValueError in the words the app and `menny train --help` use
+    ("batch size must be >= 1, got 0"), with the field's name where it differs
+    ("learning rate (lr) ...").
     """
 
     # Defaults: what trains the shipped weights on the bundled portraits (README).
@@ -81,24 +121,31 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+            raise ValueError(
+                f"model variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}"
+            )
         smallest = min_input_size(self.variant)
-        self.image_size = whole(self.image_size, "image_size", smallest)
+        self.image_size = _whole(
+            self.image_size, "image size", smallest, MAX_IMAGE_SIZE,
+            f" pixels per side for the {self.variant} variant",
+        )  # fmt: skip
         self.epochs = whole(self.epochs, "epochs", 1)
-        self.batch_size = whole(self.batch_size, "batch_size", 1)
+        self.batch_size = whole(self.batch_size, "batch size", 1)
         self.patience = whole(self.patience, "patience", 0)
-        self.seed = whole(self.seed, "seed", 0)
-        self.lr = _real(self.lr, "lr", 0.0, 1.0)
-        if self.lr == 0:
-            raise ValueError("lr must be > 0 (and at most 1), got 0")
-        self.weight_decay = _real(self.weight_decay, "weight_decay", 0.0, 1.0)
+        self.seed = _whole(self.seed, "seed", 0, MAX_SEED, " (2**32 - 1)")
+        self.lr = _real(self.lr, "learning rate (lr)", 0.0, 1.0, low_open=True)
+        self.weight_decay = _real(self.weight_decay, "weight decay", 0.0, 1.0)
         self.dropout = _real(self.dropout, "dropout", 0.0, 1.0, high_open=True)
-        self.val_fraction = _real(self.val_fraction, "val_fraction", 0.0, 1.0, high_open=True)
-        self.test_fraction = _real(self.test_fraction, "test_fraction", 0.0, 1.0, high_open=True)
+        self.val_fraction = _real(
+            self.val_fraction, "validation share (val_fraction)", 0.0, 1.0, high_open=True
+        )
+        self.test_fraction = _real(
+            self.test_fraction, "test share (test_fraction)", 0.0, 1.0, high_open=True
+        )
         if self.val_fraction + self.test_fraction >= 1:
             raise ValueError(
-                f"val_fraction + test_fraction must be < 1 to leave images for training, "
-                f"got {self.val_fraction:g} + {self.test_fraction:g}"
+                f"validation share + test share (val_fraction + test_fraction) must be < 1 to "
+                f"leave images for training, got {self.val_fraction:g} + {self.test_fraction:g}"
             )
         if not isinstance(self.augment, Augment):
             raise ValueError(f"augment must be a stream.Augment, got {type(self.augment).__name__}")
@@ -228,7 +275,10 @@ def train(
     folder = data if isinstance(data, ImageFolder) else discover(data)
     split = stratified_split(folder.samples, config.val_fraction, config.test_fraction, config.seed)
     if not split.train:
-        raise ValueError("no images are left for training: lower val_fraction or test_fraction")
+        raise ValueError(
+            "no images are left for training: lower the validation share (val_fraction) "
+            "or the test share (test_fraction)"
+        )
     mx.random.seed(config.seed)
     np.random.seed(config.seed)
     model = MennyCNN(len(folder.classes), config.variant, config.dropout)
@@ -287,7 +337,8 @@ def train(
             best_state = tree_flatten(model.parameters())
         elif config.patience and epoch - best_epoch >= config.patience:
             stopped_early = True
-            say(f"no better validation loss for {config.patience} epochs: stopping")
+            which = "validation" if split.val else "training"
+            say(f"no better {which} loss for {config.patience} epochs: stopping")
             break
 
     if best_state is not None:
@@ -322,8 +373,11 @@ def _validate(model: MennyCNN, samples: list, config: TrainConfig) -> tuple[floa
 
 
 def _epoch_line(s: EpochStats, epochs: int) -> str:
+    if math.isnan(s.val_loss):  # val_fraction 0: nothing to validate on, not a NaN loss
+        val = "no validation images"
+    else:
+        val = f"val loss {s.val_loss:.3f} acc {s.val_acc:.1%}"
     return (
         f"epoch {s.epoch}/{epochs}  train loss {s.train_loss:.3f} acc {s.train_acc:.1%}  "
-        f"val loss {s.val_loss:.3f} acc {s.val_acc:.1%}  {s.seconds:.1f} s  "
-        f"{s.images_per_s:.0f} img/s"
+        f"{val}  {s.seconds:.1f} s  {s.images_per_s:.0f} img/s"
     )

@@ -137,15 +137,29 @@ def test_same_seed_same_batches_whatever_the_thread_count(samples):
     assert not all(np.array_equal(a, b) for a, b in zip(first, run(4, 2), strict=True))
 
 
-def test_augment_arguments_are_checked():
-    with pytest.raises(ValueError, match="flip_prob must be a probability from 0 to 1"):
-        Augment(flip_prob=1.5)
-    with pytest.raises(ValueError, match="rotation_degrees must be from 0 to 180"):
-        Augment(rotation_degrees=-1)
-    with pytest.raises(ValueError, match="crop_area must satisfy 0 < low <= high <= 1"):
-        Augment(crop_area=(0.8, 0.5))
-    with pytest.raises(ValueError, match="grey_prob"):
-        Augment(grey_prob=-0.1)
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"flip_prob": 1.5}, "flip probability (flip_prob) must be from 0 to 1, got 1.5"),
+        ({"grey_prob": -0.1}, "grey probability (grey_prob) must be from 0 to 1, got -0.1"),
+        ({"rotation_degrees": -1}, "rotation must be from 0 to 180 degrees, got -1"),
+        ({"rotation_degrees": float("nan")}, "rotation must be from 0 to 180 degrees, got nan"),
+        ({"crop_area": (0.0, 1.0)}, "crop area's smallest share must be in (0, 1], got 0.0"),
+        (
+            {"crop_area": (0.8, 0.5)},
+            "crop area's largest share must be from the smallest share (0.8) to 1, got 0.5",
+        ),
+        ({"crop_area": (0.5, 1.5)}, "crop area's largest share must be from the smallest share"),
+        ({"crop_area": (0.5,)}, "crop area (crop_area) must be a (smallest, largest) pair"),
+    ],
+)
+def test_augment_arguments_are_checked_in_the_apps_words(changes, message):
+    with pytest.raises(ValueError) as caught:
+        Augment(**changes)
+    assert str(caught.value).startswith(message)
+
+
+def test_stream_arguments_are_checked():
     with pytest.raises(ValueError, match="image_size must be >= 1"):
         training_stream([("a.png", 0)], 0, Augment(), 4, 0)
 

@@ -108,23 +108,52 @@ def test_cancel_stops_between_batches(squares):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("variant", "big", "variant must be one of"),
-        ("image_size", 16, "image_size must be >= 32"),  # the complex default: 5 pools
-        ("epochs", 0, "epochs must be >= 1"),
-        ("batch_size", 2.5, "batch_size must be a whole number"),
-        ("lr", 0, "lr must be > 0"),
-        ("lr", float("nan"), "lr must be in"),
-        ("weight_decay", -0.1, "weight_decay must be in"),
-        ("dropout", 1, "dropout must be in"),
-        ("patience", -1, "patience must be >= 0"),
-        ("seed", -3, "seed must be >= 0"),
-        ("val_fraction", 0.6, r"val_fraction \+ test_fraction must be < 1"),
+        ("variant", "big", "model variant must be one of simple, complex, got 'big'"),
+        # the complex default has 5 pools: 32 pixels at least
+        ("image_size", 16, "image size must be between 32 and 512 pixels per side for the complex"),
+        ("image_size", 100_000, "image size must be between 32 and 512 pixels per side"),
+        ("image_size", 513.0, "image size must be between 32 and 512 pixels per side"),
+        ("epochs", 0, "epochs must be >= 1, got 0"),
+        ("batch_size", 0, "batch size must be >= 1, got 0"),
+        ("batch_size", 2.5, "batch size must be a whole number"),
+        ("lr", 0, r"learning rate (lr) must be in (0, 1], got 0"),
+        ("lr", float("nan"), r"learning rate (lr) must be in (0, 1], got nan"),
+        ("weight_decay", -0.1, "weight decay must be in [0, 1], got -0.1"),
+        ("dropout", 1, "dropout must be in [0, 1), got 1"),
+        ("patience", -1, "patience must be >= 0, got -1"),
+        ("seed", -3, "seed must be between 0 and 4294967295 (2**32 - 1), got -3"),
+        ("seed", 2**32, "seed must be between 0 and 4294967295 (2**32 - 1), got 4294967296"),
+        ("val_fraction", 1.5, "validation share (val_fraction) must be in [0, 1), got 1.5"),
+        ("val_fraction", 0.6, "validation share + test share (val_fraction + test_fraction)"),
         ("augment", None, "augment must be a stream.Augment"),
     ],
 )
-def test_bad_config_fields_are_named(field, value, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_config_fields_are_named_in_the_apps_words(field, value, message):
+    with pytest.raises(ValueError) as caught:
         TrainConfig(**{field: value, "test_fraction": 0.4})
+    assert str(caught.value).startswith(message)
+
+
+def test_the_limits_themselves_are_allowed(squares):
+    assert TrainConfig(variant="simple", image_size=8).image_size == 8
+    assert TrainConfig(image_size=train_module.MAX_IMAGE_SIZE).image_size == 512
+    # The largest seed trains (numpy's legacy seeding stops at 2**32 - 1; streams use seed +
+    # epoch, which may go beyond it).
+    result = train(squares, quick(epochs=1, seed=train_module.MAX_SEED), log=None)
+    assert len(result.history) == 1
+
+
+def test_without_validation_images_the_epoch_line_says_so(squares):
+    lines = []
+    result = train(squares, quick(epochs=2, val_fraction=0, test_fraction=0), log=lines.append)
+    assert result.split.val == [] and len(result.history) == 2
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert len(epochs) == 2
+    for line in epochs:
+        assert "no validation images" in line and "nan" not in line, line
+    assert "val loss" in train_module._epoch_line(
+        train_module.EpochStats(1, 0.5, 0.9, 0.25, 0.75, 1.0, 10.0), 3
+    )
 
 
 def test_metrics_of_a_hand_worked_confusion_matrix():

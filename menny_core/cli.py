@@ -34,7 +34,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     from menny_core.model import IMAGE_SIZE, VARIANTS
-    from menny_core.train import TrainConfig
+    from menny_core.portraits import MAX_PER_CLASS
+    from menny_core.train import MAX_IMAGE_SIZE, MAX_SEED, TrainConfig
 
     d = TrainConfig()  # its defaults are the command's defaults
     parser = _Parser(prog="menny", description="Train, evaluate and ask Menny, a small MLX CNN.")
@@ -42,9 +43,16 @@ def _parser() -> argparse.ArgumentParser:
 
     t = commands.add_parser("train", help="train Menny on a folder of class sub-folders")
     t.add_argument("--data", required=True, help="folder with one sub-folder per class")
-    t.add_argument("--out", required=True, help="where to write the .safetensors weights")
+    t.add_argument(
+        "--out", required=True, help="the weights file to write; its name ends in .safetensors"
+    )
     t.add_argument("--variant", choices=list(VARIANTS), default=d.variant)
-    t.add_argument("--image-size", type=int, default=IMAGE_SIZE, help="pixels per side")
+    t.add_argument(
+        "--image-size",
+        type=int,
+        default=IMAGE_SIZE,
+        help=f"pixels per side, at most {MAX_IMAGE_SIZE}",
+    )
     t.add_argument("--epochs", type=int, default=d.epochs)
     t.add_argument("--batch-size", type=int, default=d.batch_size)
     t.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate")
@@ -53,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--flip-prob", type=float, default=d.augment.flip_prob)
     t.add_argument("--rotation", type=float, default=d.augment.rotation_degrees, metavar="DEG")
     t.add_argument("--patience", type=int, default=d.patience, help="0: no early stopping")
-    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--seed", type=int, default=d.seed, help=f"0 to {MAX_SEED}")
     t.add_argument("--val-fraction", type=float, default=d.val_fraction)
     t.add_argument("--test-fraction", type=float, default=d.test_fraction)
 
@@ -75,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
 
     g = commands.add_parser("portraits", help="generate the synthetic family-portrait dataset")
     g.add_argument("--out", required=True, help="folder to write <class>/*.png into")
-    g.add_argument("--per-class", type=int, default=40)
+    g.add_argument(
+        "--per-class", type=int, default=40, help=f"portraits per class, 1 to {MAX_PER_CLASS}"
+    )
     g.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -95,6 +105,13 @@ def _progress(epoch_of: list[int], epochs: int):
         sys.stderr.flush()
 
     return draw
+
+
+def _data(args: argparse.Namespace):
+    """--data as a discovered ImageFolder; messages name it as typed: "--data photos ..."."""
+    from menny_core.dataset import discover
+
+    return discover(args.data, label=f"--data {args.data}")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -118,6 +135,11 @@ def _train(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
         test_fraction=args.test_fraction,
     )
+    try:  # before training, not after it: a wrong --out must not cost a whole run
+        out = weights.check_save_path(args.out)
+    except weights.WeightsError as error:
+        raise ValueError(f"--out {error}") from None
+    folder = _data(args)
     epoch_of = [1]
     tty = sys.stderr.isatty()
 
@@ -131,13 +153,13 @@ def _train(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     result = train(
-        args.data,
+        folder,
         config,
         on_epoch=next_epoch,
         on_batch=_progress(epoch_of, config.epochs),
         log=log,
     )
-    path = weights.save(args.out, result.model, result.metadata())
+    path = weights.save(out, result.model, result.metadata())
     print(f"trained in {time.perf_counter() - started:.1f} s; weights saved to {path}")
     if result.test_metrics is not None:
         print(_metrics_text(result.test_metrics.to_dict(), "test images"))
@@ -162,11 +184,11 @@ def _metrics_text(metrics: dict, what: str) -> str:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from menny_core import weights
-    from menny_core.dataset import discover, fingerprint, stratified_split
+    from menny_core.dataset import fingerprint, stratified_split
     from menny_core.evaluate import evaluate
 
     model, metadata = weights.load(args.weights)
-    folder = discover(args.data)
+    folder = _data(args)
     if list(folder.classes) != list(metadata["classes"]):
         raise ValueError(
             f"the weights know the classes {metadata['classes']} but {args.data} has "

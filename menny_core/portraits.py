@@ -246,6 +246,11 @@ def render_portrait(
 # -- the dataset -----------------------------------------------------------------------
 
 
+# The most portraits generate() draws per class: file names number them with three digits
+# (front_000 ... _999), and 1000 per class is already ~25x the bundled dataset.
+MAX_PER_CLASS = 1000
+
+
 def generate(
     out_dir: str | Path, per_class: int = 40, seed: int = 0, size: int = 512
 ) -> list[Path]:
@@ -255,8 +260,13 @@ def generate(
     class c is drawn from the seed sequence (seed, c, k), so it does not depend on
     per_class and the same seed rewrites identical bytes. PNGs of this naming left over
     from a larger earlier run are removed; other files are left alone. Returns the paths.
+    per_class: 1..MAX_PER_CLASS (1000: the names' three-digit k).
     """
-    per_class = whole(per_class, "per_class", 1)
+    per_class = whole(per_class, "per_class (portraits per class)", 1)
+    if per_class > MAX_PER_CLASS:
+        raise ValueError(
+            f"per_class (portraits per class) must be at most {MAX_PER_CLASS}, got {per_class}"
+        )
     seed = whole(seed, "seed", 0)
     size = whole(size, "size", 32)
     out = Path(out_dir)

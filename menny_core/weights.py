@@ -31,7 +31,38 @@ METADATA_KEY = "menny"
 
 
 class WeightsError(ValueError):
-    """A weights file that cannot be used, with one sentence saying why."""
+    """A weights file that cannot be used or written, with one sentence saying why."""
+
+
+def check_save_path(path: str | os.PathLike) -> Path:
+    """`path` as a Path if `save` can write there, else a WeightsError saying why.
+
+    Allowed: a name ending in .safetensors (the format `load` reads; nothing is appended,
+    so the file is where the user said), not an existing folder, in a folder that exists
+    or can be created (no part of the way is a file) and that can be written to. Cheap:
+    call it before a long training run rather than finding out after.
+    """
+    path = Path(path)
+    shown = str(path)
+    if path.is_dir():
+        raise WeightsError(
+            f"{shown} is an existing folder: give a file name ending in .safetensors, e.g. "
+            f"{path / 'menny.safetensors'}"
+        )
+    if path.suffix != ".safetensors":  # also ".safetensors" alone: a hidden file, no name
+        stem = path.stem if path.stem not in ("", "..", ".safetensors") else "menny"
+        raise WeightsError(
+            f"{shown} is not a file name ending in .safetensors: Menny's weights are a "
+            f".safetensors file, e.g. {path.parent / (stem + '.safetensors')}"
+        )
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:  # the nearest existing ancestor
+        folder = folder.parent
+    if not folder.is_dir():
+        raise WeightsError(f"{shown} cannot be written: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise WeightsError(f"{shown} cannot be written: the folder {folder} is not writable")
+    return path
 
 
 def save(path: str | os.PathLike, model: MennyCNN, metadata: dict | None = None) -> Path:
@@ -40,11 +71,10 @@ def save(path: str | os.PathLike, model: MennyCNN, metadata: dict | None = None)
     Filled in when missing: format, variant, num_classes, dropout (from the model),
     normalization (stream.MEAN/STD), mlx_version and created (UTC, ISO 8601). `metadata`
     should hold at least "classes" (names in label order) and "image_size".
-    Returns the path written (".safetensors" is appended if missing).
+    `path` must pass `check_save_path` (end in .safetensors, ...); its missing folders are
+    created. Returns the path written.
     """
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        path = path.with_name(path.name + ".safetensors")
+    path = check_save_path(path)
     info = {
         "format": FORMAT,
         "variant": model.variant,

@@ -1,6 +1,7 @@
 """The `menny` command, run as a real subprocess: JSON outputs, exit codes, no tracebacks."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -10,15 +11,18 @@ import pytest
 from test_train import write_squares
 
 REPO = Path(__file__).resolve().parents[1]
+PYTHONPATH = os.environ.get("PYTHONPATH", "")
 
 
-def menny(*args: str) -> subprocess.CompletedProcess:
+def menny(*args: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`menny ARGS` run from `cwd`, importing this checkout's menny_core (not an installed one)."""
     return subprocess.run(
         [sys.executable, "-m", "menny_core.cli", *map(str, args)],
         capture_output=True,
         text=True,
-        cwd=REPO,
-        timeout=120,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), PYTHONPATH]))},
+        timeout=timeout,
     )
 
 
@@ -85,8 +89,12 @@ def test_user_errors_are_one_line_and_exit_code_2(trained, tmp_path):
     data = trained[0]
     line = assert_one_line_error(menny("predict", "--weights", tmp_path / "no.safetensors", "x"))
     assert "no.safetensors does not exist" in line
-    line = assert_one_line_error(menny("train", "--data", tmp_path / "nothing", "--out", "w"))
-    assert "does not exist" in line
+    out = tmp_path / "w.safetensors"
+    line = assert_one_line_error(menny("train", "--data", tmp_path / "nothing", "--out", out))
+    assert line == (
+        f"menny train: error: --data {tmp_path / 'nothing'} does not exist: give a folder "
+        "with one sub-folder per class"
+    )
     line = assert_one_line_error(
         menny("train", "--data", data, "--out", tmp_path / "w", "--dropout", "1.5")
     )
@@ -108,3 +116,79 @@ def test_portraits_command_writes_a_dataset(tmp_path):
     assert folders == ["CWK", "Cody", "Pippa", "RJ"]
     assert all(len(list((tmp_path / "p" / f).glob("*.png"))) == 1 for f in folders)
     assert "wrote 4 portraits" in result.stdout
+
+
+def test_out_is_checked_before_training(trained, tmp_path):
+    data = trained[0]
+    (tmp_path / "existing_folder").mkdir()
+    (tmp_path / "some_file.png").write_bytes(b"a picture, not a folder")
+    cases = {
+        "some_file.png/x.safetensors": "--out some_file.png/x.safetensors cannot be written: "
+        "some_file.png is a file, not a folder",
+        "existing_folder": "--out existing_folder is an existing folder: give a file name "
+        "ending in .safetensors, e.g. existing_folder/menny.safetensors",
+        "out3.txt": "--out out3.txt is not a file name ending in .safetensors: Menny's weights "
+        "are a .safetensors file, e.g. out3.safetensors",
+    }
+    for out, message in cases.items():
+        # Relative --out, as typed in a terminal; 500 epochs without early stopping: a check
+        # made after training would time out instead of failing fast.
+        result = menny("train", "--data", data, "--out", out, "--epochs", 500, "--patience", 0,
+                       "--image-size", 32, cwd=tmp_path, timeout=60)  # fmt: skip
+        assert assert_one_line_error(result) == f"menny train: error: {message}"
+        assert "epoch" not in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing_folder", "some_file.png"]
+    assert list((tmp_path / "existing_folder").iterdir()) == []
+
+
+def test_out_gets_its_missing_folders(trained, tmp_path):
+    data = trained[0]
+    out = tmp_path / "new" / "run.safetensors"
+    result = menny("train", "--data", data, "--out", out, "--epochs", 1, "--image-size", 32,
+                   "--val-fraction", 0, "--test-fraction", 0)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert out.is_file() and f"weights saved to {out}" in result.stdout
+    # No validation images: the epoch line says so instead of "val loss nan acc nan%".
+    epoch_line = next(line for line in result.stdout.splitlines() if line.startswith("epoch 1/1"))
+    assert "no validation images" in epoch_line and "nan" not in epoch_line
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--image-size", "100000"),
+            "image size must be between 32 and 512 pixels per side for the complex variant, "
+            "got 100000",
+        ),
+        (
+            ("--seed", str(2**32)),
+            "seed must be between 0 and 4294967295 (2**32 - 1), got 4294967296",
+        ),
+        (("--batch-size", "0"), "batch size must be >= 1, got 0"),
+        (("--lr", "0"), "learning rate (lr) must be in (0, 1], got 0.0"),
+        (("--rotation", "200"), "rotation must be from 0 to 180 degrees, got 200.0"),
+    ],
+)
+def test_bad_training_settings_are_refused_in_one_line(trained, tmp_path, args, message):
+    result = menny("train", "--data", trained[0], "--out", tmp_path / "w.safetensors", *args)
+    assert assert_one_line_error(result) == f"menny train: error: {message}"
+
+
+def test_data_that_is_a_file_is_named_as_typed(trained, tmp_path):
+    photo = tmp_path / "front_007.png"
+    photo.write_bytes(b"an image, not a folder")
+    result = menny("evaluate", "--data", photo, "--weights", trained[1])
+    assert assert_one_line_error(result) == (
+        f"menny evaluate: error: --data {photo} is a file: give a folder with one sub-folder "
+        "per class"
+    )
+
+
+def test_portraits_per_class_has_a_maximum(tmp_path):
+    result = menny("portraits", "--out", tmp_path / "p", "--per-class", 100_000_000)
+    assert assert_one_line_error(result) == (
+        "menny portraits: error: per_class (portraits per class) must be at most 1000, "
+        "got 100000000"
+    )
+    assert not (tmp_path / "p").exists()

@@ -1,12 +1,14 @@
 """The portrait generator: deterministic, the right size, every character and view, and the
 committed dataset is what the generator makes with seed 0."""
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from menny_core import portraits
 from menny_core.portraits import CHARACTERS, CLASSES, VIEWS, generate, render_portrait
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,12 +90,35 @@ def test_generate_removes_its_own_stale_files_only(tmp_path):
         (lambda: render_portrait("Bob", "front"), "name must be one of CWK, Cody, Pippa, RJ"),
         (lambda: render_portrait("RJ", "top"), "view must be one of front, left_three_quarter"),
         (lambda: render_portrait("RJ", "front", -1), "seed must be >= 0, got -1"),
-        (lambda: generate("/nonexistent/x", per_class=0), "per_class must be >= 1, got 0"),
+        (
+            lambda: generate("/nonexistent/x", per_class=0),
+            "per_class (portraits per class) must be >= 1, got 0",
+        ),
     ],
 )
 def test_bad_arguments_say_what_is_allowed(call, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         call()
+
+
+def test_per_class_has_a_documented_maximum(tmp_path, monkeypatch):
+    drawn = []
+
+    def fake_render(*args):  # fast, and loud were the limit missing: no 100 million files
+        drawn.append(args)
+        assert len(drawn) <= 4 * portraits.MAX_PER_CLASS, "drew past the limit"
+        return Image.new("RGB", (8, 8))
+
+    monkeypatch.setattr(portraits, "render_portrait", fake_render)
+    with pytest.raises(ValueError) as caught:
+        generate(tmp_path, per_class=100_000_000)
+    assert str(caught.value) == (
+        "per_class (portraits per class) must be at most 1000, got 100000000"
+    )
+    assert list(tmp_path.iterdir()) == []  # refused before writing anything
+    assert portraits.MAX_PER_CLASS == 1000
+    written = generate(tmp_path, per_class=1000, size=32)  # the maximum itself is fine
+    assert len(written) == 4000 and written[-1] == tmp_path / "RJ" / "chin_up_999.png"
 
 
 def test_committed_dataset_has_at_least_30_rgb_512_images_per_class():

@@ -126,3 +126,46 @@ def test_damaged_metadata_is_refused(tmp_path, changes, match):
     _, path = _saved(tmp_path)
     _rewrite_header(path, **changes)
     _assert_one_clear_sentence(path, match)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "out3.txt",
+            "out3.txt is not a file name ending in .safetensors: Menny's weights are a "
+            ".safetensors file, e.g. {tmp}/out3.safetensors",
+        ),
+        (
+            "folder",
+            "folder is an existing folder: give a file name ending in .safetensors, e.g. "
+            "{tmp}/folder/menny.safetensors",
+        ),
+        (
+            "photo.png/x.safetensors",
+            "photo.png/x.safetensors cannot be written: {tmp}/photo.png is a file, not a folder",
+        ),
+        ("photo.png/deeper/x.safetensors", "cannot be written: {tmp}/photo.png is a file"),
+    ],
+)
+def test_save_refuses_a_place_it_cannot_write_before_writing(tmp_path, name, message):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "photo.png").write_bytes(b"not a folder")
+    target = tmp_path / name
+    expected = message.format(tmp=tmp_path).replace(name, str(target), 1)
+    for attempt in (
+        lambda: weights.check_save_path(target),
+        lambda: save(target, MennyCNN(4), {"classes": CLASSES, "image_size": 64}),
+    ):
+        with pytest.raises(WeightsError) as caught:
+            attempt()
+        assert expected in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "photo.png"]
+    assert list((tmp_path / "folder").iterdir()) == []
+
+
+def test_save_creates_missing_folders_and_keeps_the_name_given(tmp_path):
+    target = tmp_path / "new" / "deeper" / "m.safetensors"
+    assert weights.check_save_path(target) == target
+    _, path = _saved(tmp_path, name="new/deeper/m.safetensors")
+    assert path == target and path.is_file()

@@ -360,12 +360,12 @@ def _dataset(session: Session, source: str, upload: str | None):
 
     upload = file_path(upload)
     if one_of(source, "Dataset", SOURCES) == SOURCES[0]:
-        root = PORTRAITS
+        root, label = PORTRAITS, "the bundled portraits"
     elif not upload:
         raise ValueError("upload a .zip with one folder per class first, or pick the portraits")
-    else:
-        root = session.uploads.root(upload)
-    return discover(root, cache_dir=session.workdir / "cache")
+    else:  # named as the learner's file, not the unpacked folder's hash
+        root, label = session.uploads.root(upload), Path(upload).name
+    return discover(root, cache_dir=session.workdir / "cache", label=label)
 
 
 def _augment(flip_prob, rotation, crop_low, grey_prob):
@@ -386,8 +386,8 @@ def _preview(session, source, upload, flip_prob, rotation, crop_low, grey_prob, 
     counts = ", ".join(f"{name} ({count})" for name, count in folder.counts().items())
     note = f"{len(folder.samples)} images in {len(folder.classes)} classes: {counts}."
     if folder.skipped:
-        path, reason = folder.skipped[0]
-        note += f" {len(folder.skipped)} file(s) left out, e.g. {Path(path).name}: {reason}."
+        _path, reason = folder.skipped[0]  # the reason names the file within the dataset
+        note += f" {len(folder.skipped)} file(s) left out, e.g. {reason}."
     return grid, note
 
 

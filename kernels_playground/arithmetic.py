@@ -25,10 +25,14 @@ PADDING_MODES = ("valid", "same", "full")
 # -- argument checking -------------------------------------------------------
 
 
-def whole(value: object, name: str, minimum: int, maximum: int | None = None) -> int:
+def whole(
+    value: object, name: str, minimum: int, maximum: int | None = None, unit: str = ""
+) -> int:
     """`value` as an int in minimum..maximum (no upper limit when maximum is None), or a
-    ValueError/TypeError naming `name` and what is allowed."""
+    ValueError/TypeError naming `name` and what is allowed; `unit` follows the range in the
+    message (" pixels per side")."""
     allowed = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+    allowed += unit
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a whole number {allowed}, got {value!r}")
     if not isinstance(value, Integral) and not (math.isfinite(value) and float(value).is_integer()):

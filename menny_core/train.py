@@ -72,20 +72,6 @@ def _real(
     return float(value)
 
 
-def _whole(value: object, name: str, low: int, high: int, unit: str = "") -> int:
-    """`value` as an int in low..high, or one sentence naming the whole allowed range."""
-    allowed = f"{name} must be between {low} and {high}{unit}"
-    try:
-        number = whole(value, name, low)
-    except ValueError:
-        if isinstance(value, Real) and math.isfinite(value) and float(value).is_integer():
-            raise ValueError(f"{allowed}, got {int(value)}") from None
-        raise
-    if number > high:
-        raise ValueError(f"{allowed}, got {number}")
-    return number
-
-
 @dataclass
 class TrainConfig:
     """Everything that decides a training run (stored with the weights).
@@ -125,14 +111,14 @@ class TrainConfig:
                 f"model variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}"
             )
         smallest = min_input_size(self.variant)
-        self.image_size = _whole(
+        self.image_size = whole(
             self.image_size, "image size", smallest, MAX_IMAGE_SIZE,
             f" pixels per side for the {self.variant} variant",
         )  # fmt: skip
         self.epochs = whole(self.epochs, "epochs", 1)
         self.batch_size = whole(self.batch_size, "batch size", 1)
         self.patience = whole(self.patience, "patience", 0)
-        self.seed = _whole(self.seed, "seed", 0, MAX_SEED, " (2**32 - 1)")
+        self.seed = whole(self.seed, "seed", 0, MAX_SEED, " (2**32 - 1)")
         self.lr = _real(self.lr, "learning rate (lr)", 0.0, 1.0, low_open=True)
         self.weight_decay = _real(self.weight_decay, "weight decay", 0.0, 1.0)
         self.dropout = _real(self.dropout, "dropout", 0.0, 1.0, high_open=True)

@@ -652,14 +652,11 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
 
 def _examples() -> list[str]:
     """The bundled pictures: drawn test images, then one portrait per class."""
-    found = sorted(str(p) for p in ASSETS.glob("*.png"))
-    if PORTRAITS.is_dir():
-        for folder in sorted(p for p in PORTRAITS.iterdir() if p.is_dir()):
-            found += [str(p) for p in sorted(folder.iterdir())[:1] if p.is_file()]
-    return found
+    return sorted(str(p) for p in ASSETS.glob("*.png")) + portrait_examples(per_class=1)
 
 
 def portrait_examples(per_class: int = 2) -> list[str]:
+    """The first `per_class` pictures of each bundled class folder, classes in sorted order."""
     if not PORTRAITS.is_dir():
         return []
     return [

@@ -15,6 +15,7 @@ import shutil
 import stat
 import threading
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from kernels_playground.arithmetic import whole
@@ -170,25 +171,63 @@ def _write_members(archive, members, dest: Path, limit: int, name: str) -> None:
 
 
 class UnpackedZips:
-    """Uploaded dataset zips, each unpacked once into `folder/<digest>/`.
+    """Uploaded dataset zips, each unpacked once into `folder/<digest>/`, at most `keep` kept.
 
     A learner previews the stream and then trains on the same upload, and Gradio hands every
     request a fresh temporary copy of it: keying on the content's SHA-256 unpacks it once.
-    Requests run in worker threads, so unpacking holds a lock (two previews of one new zip
-    must not write into the same folder at once).
+    The least recently used zip beyond `keep` is deleted, and `room(bytes, what)` (e.g. a
+    disk quota's `require`) is asked before anything is unpacked. Requests run in worker
+    threads, so unpacking holds a lock (two previews of one new zip must not write into
+    the same folder at once).
     """
 
-    def __init__(self, folder: str | os.PathLike) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        keep: int = 2,
+        room: Callable[[int, str], None] | None = None,
+    ) -> None:
         self.folder = Path(folder)
-        self._roots: dict[str, Path] = {}
+        self.keep = whole(keep, "keep", 1)
+        self._room = room
+        self._roots: dict[str, Path] = {}  # digest -> class-folder root, oldest use first
         self._lock = threading.Lock()
 
     def root(self, zip_path: str | os.PathLike) -> Path:
         """The folder holding the class folders of this zip (see `extract_dataset_zip`)."""
         digest = hashlib.sha256(Path(zip_path).read_bytes()).hexdigest()[:16]
         with self._lock:
-            if digest not in self._roots:
-                dest = self.folder / digest
-                shutil.rmtree(dest, ignore_errors=True)  # a half-unpacked leftover of a past run
+            if digest in self._roots:
+                self._roots[digest] = self._roots.pop(digest)  # now the most recent
+                return self._roots[digest]
+            while len(self._roots) >= self.keep:
+                shutil.rmtree(self.folder / next(iter(self._roots)), ignore_errors=True)
+                del self._roots[next(iter(self._roots))]
+            if self._room is not None:
+                self._room(declared_size(zip_path), Path(zip_path).name)
+            dest = self.folder / digest
+            shutil.rmtree(dest, ignore_errors=True)  # a half-unpacked leftover
+            try:
                 self._roots[digest] = extract_dataset_zip(zip_path, dest)
+            except BaseException:
+                shutil.rmtree(dest, ignore_errors=True)
+                raise
             return self._roots[digest]
+
+    def discard(self, root: Path) -> None:
+        """Delete an unpacked zip nobody can use (e.g. it held no usable image)."""
+        with self._lock:
+            for digest, known in list(self._roots.items()):
+                if known == root:
+                    del self._roots[digest]
+                    shutil.rmtree(self.folder / digest, ignore_errors=True)
+
+
+def declared_size(zip_path: str | os.PathLike) -> int:
+    """The uncompressed size a zip declares for all its members (0 if it is no zip: the
+    unpacker then says what is wrong)."""
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return 0

@@ -39,8 +39,9 @@ def train_in_background(
 
     folder: a discovered ImageFolder, or a folder of class sub-folders.
 
-    run: the `sessions.Run` this training belongs to; its Cancel flag is the trainer's
-    `should_stop`, and closing the generator early sets that flag. The thread is started
+    run: the `sessions.Run` this training belongs to; its `should_stop` (Cancel pressed, or
+    its time limit reached) is the trainer's, its epoch count follows the trainer's, and
+    closing the generator early sets its Cancel flag. The thread is started
     by the first `next()`, and has finished when the generator ends, raises or closes.
     """
     events: queue.Queue = queue.Queue()
@@ -51,8 +52,8 @@ def train_in_background(
             outcome["result"] = train(
                 folder,
                 config,
-                on_epoch=events.put,
-                should_stop=run.cancelled,
+                on_epoch=lambda stats: (run.epoch_done(), events.put(stats)),
+                should_stop=run.should_stop,
                 log=None,
                 on_batch=lambda done, total: events.put((done, total)),
             )

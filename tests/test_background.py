@@ -11,7 +11,7 @@ from test_train import quick, write_squares
 from menny_core import background
 from menny_core.background import train_in_background
 from menny_core.dataset import DatasetError, discover
-from menny_core.sessions import TrainingRuns
+from menny_core.sessions import Trainer
 from menny_core.train import EpochStats, TrainResult
 
 
@@ -23,8 +23,7 @@ def squares(tmp_path_factory):
 
 @pytest.fixture
 def run(tmp_path):
-    runs = TrainingRuns(tmp_path / "runs")
-    with runs.begin() as run:
+    with Trainer().begin() as run:
         yield run
 
 
@@ -80,11 +79,10 @@ def test_reports_before_an_error_are_relayed(monkeypatch, run):
 EXIT_SCRIPT = """
 import sys
 from menny_core.background import train_in_background
-from menny_core.sessions import TrainingRuns
+from menny_core.sessions import Trainer
 from menny_core.train import TrainConfig
 
-runs = TrainingRuns(sys.argv[2])
-with runs.begin() as run:
+with Trainer().begin() as run:
     config = TrainConfig(variant="simple", epochs=9, batch_size=8)
     events = train_in_background(sys.argv[1], config, run)
     next(events), next(events)
@@ -93,12 +91,12 @@ print("exited cleanly")
 """
 
 
-def test_a_process_that_trained_in_a_thread_exits_cleanly(squares, tmp_path):
+def test_a_process_that_trained_in_a_thread_exits_cleanly(squares):
     # Without mx.clear_streams() in the worker, MLX 0.32 aborted such a process at exit
     # ("terminate called without an active exception", code 134) about one run in three.
-    for attempt in range(4):
+    for _attempt in range(4):
         done = subprocess.run(
-            [sys.executable, "-c", EXIT_SCRIPT, str(squares.root), str(tmp_path / f"r{attempt}")],
+            [sys.executable, "-c", EXIT_SCRIPT, str(squares.root)],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert (done.returncode, done.stdout.strip()) == (0, "exited cleanly"), done.stderr

@@ -1,10 +1,11 @@
-"""Training runs: one at a time, cancel, separate folders, shipped weights never replaced."""
+"""The trainer: one run at a time, a busy sentence with the time left, cancel by the owner,
+and a wall-clock budget."""
 
 import threading
 
 import pytest
 
-from menny_core.sessions import WEIGHTS_NAME, TrainingRefused, TrainingRuns
+from menny_core.sessions import Trainer, TrainingRefused
 
 
 class FakeClock:
@@ -15,104 +16,74 @@ class FakeClock:
         return self.now
 
 
-@pytest.fixture
-def shipped(tmp_path):
-    path = tmp_path / "weights" / WEIGHTS_NAME
-    path.parent.mkdir()
-    path.write_bytes(b"shipped")
-    return path
-
-
-def test_second_run_is_refused_with_elapsed_time(tmp_path, shipped):
+def test_second_run_is_refused_with_the_time_left():
     clock = FakeClock()
-    runs = TrainingRuns(tmp_path / "runs", shipped, clock=clock)
-    with runs.begin():
+    trainer = Trainer(clock=clock)
+    with trainer.begin(owner="a", epochs=10) as run:
         clock.now += 12.2
         with pytest.raises(TrainingRefused) as refused:
-            runs.start()
+            trainer.start(owner="b")
         assert str(refused.value) == (
-            "a training run is already in progress (started 12 s ago); wait for it or press Cancel"
+            "the trainer is busy with another run (it started 12 s ago); one run trains at a "
+            "time: try again when it ends, or press Cancel if it is yours"
         )
-    # The block ended: the trainer is free again.
-    assert not runs.busy
-    runs.release(runs.start())
+        run.epoch_done(), run.epoch_done()  # 2 epochs in 12.2 s: 8 more take about 49 s
+        with pytest.raises(TrainingRefused, match=r"your own run \(about 49 s left, epoch 2 of"):
+            trainer.start(owner="a")
+    assert not trainer.busy  # the block ended: the trainer is free again
+    trainer.release(trainer.start())
 
 
-def test_finished_run_becomes_current_and_shipped_is_untouched(tmp_path, shipped):
-    runs = TrainingRuns(tmp_path / "runs", shipped)
-    assert runs.current_weights == shipped.resolve()
-    assert "shipped" in runs.describe_current()
-    with runs.begin() as run:
-        assert run.folder.parent == (tmp_path / "runs").resolve()
-        run.weights_path.write_bytes(b"trained")
-        runs.finish(run)
-    assert runs.current_weights == run.weights_path
-    assert run.weights_path.name == WEIGHTS_NAME
-    assert "trained in this session" in runs.describe_current()
-    assert shipped.read_bytes() == b"shipped"
+def test_the_time_limit_stops_a_run():
+    clock = FakeClock()
+    run = Trainer(clock=clock).start(epochs=100, max_seconds=60)
+    assert not run.should_stop() and run.seconds_left() == 60
+    clock.now += 59.5
+    assert not run.should_stop()
+    clock.now += 1
+    assert run.should_stop() and run.out_of_time() and not run.cancelled()
+    assert run.seconds_left() == 0
 
 
-def test_failed_run_keeps_previous_model(tmp_path, shipped):
-    runs = TrainingRuns(tmp_path / "runs", shipped)
-    with pytest.raises(RuntimeError, match="boom"), runs.begin():
+def test_failed_run_frees_the_trainer():
+    trainer = Trainer()
+    with pytest.raises(RuntimeError, match="boom"), trainer.begin():
         raise RuntimeError("boom")
-    assert runs.current_weights == shipped.resolve()
-    assert not runs.busy
+    assert not trainer.busy
 
 
-def test_each_run_has_its_own_folder(tmp_path):
-    runs = TrainingRuns(tmp_path / "runs")
-    folders = []
-    for _ in range(3):  # same second: suffixes keep them apart
-        with runs.begin() as run:
-            folders.append(run.folder)
-    assert len(set(folders)) == 3
-    assert all(folder.is_dir() for folder in folders)
-
-
-def test_cancel_sets_the_flag_of_the_active_run_only(tmp_path):
-    runs = TrainingRuns(tmp_path / "runs")
-    assert runs.cancel() is False  # nothing to cancel
-    with runs.begin() as run:
+def test_cancel_sets_the_flag_of_the_active_run_only():
+    trainer = Trainer()
+    assert trainer.cancel() is False  # nothing to cancel
+    with trainer.begin() as run:
         assert not run.cancelled()
-        assert runs.cancel() is True
-        assert run.cancelled()
-    with runs.begin() as fresh:
+        assert trainer.cancel() is True
+        assert run.cancelled() and run.should_stop()
+    with trainer.begin() as fresh:
         assert not fresh.cancelled()
 
 
-def test_only_the_owner_cancels_an_owned_run(tmp_path):
-    runs = TrainingRuns(tmp_path / "runs")
-    run = runs.start(owner="visitor-a")
+def test_only_the_owner_cancels_an_owned_run():
+    trainer = Trainer()
+    run = trainer.start(owner="visitor-a")
     for stranger in ("visitor-b", None):
         with pytest.raises(TrainingRefused, match="started by another visitor; only they can"):
-            runs.cancel(stranger)
+            trainer.cancel(stranger)
         assert not run.cancelled()
-    assert runs.cancel("visitor-a") is True and run.cancelled()
-    runs.release(run)
-    assert runs.cancel("visitor-b") is False  # nothing runs: nothing to refuse either
+    assert trainer.cancel("visitor-a") is True and run.cancelled()
+    trainer.release(run)
+    assert trainer.cancel("visitor-b") is False  # nothing runs: nothing to refuse either
 
 
-def test_runs_folder_inside_weights_is_refused(tmp_path, shipped):
-    with pytest.raises(ValueError, match="must not be inside the shipped weights' folder"):
-        TrainingRuns(shipped.parent / "runs", shipped)
-
-
-def test_no_model_at_all(tmp_path):
-    runs = TrainingRuns(tmp_path / "runs")
-    assert runs.current_weights is None
-    assert runs.describe_current() == "no model yet: train one in the Train tab"
-
-
-def test_only_one_of_many_threads_gets_the_trainer(tmp_path):
-    runs = TrainingRuns(tmp_path / "runs")
+def test_only_one_of_many_threads_gets_the_trainer():
+    trainer = Trainer()
     barrier = threading.Barrier(8)
     outcomes: list[str] = []
 
     def attempt() -> None:
         barrier.wait()
         try:
-            runs.start()
+            trainer.start()
             outcomes.append("ran")
         except TrainingRefused:
             outcomes.append("refused")

@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hmac
 import io
+import math
+import os
 import sys
 import threading
 import time
+from collections import OrderedDict
 from contextlib import closing, redirect_stdout
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pandas as pd
+from gradio.utils import get_upload_folder
 
 # mlx.core is only ever reached through these packages, whose __init__ gives MLX a fast BLAS.
 from kernels_playground import arithmetic
@@ -46,18 +51,33 @@ from kernels_playground.lessons import (
 from kernels_playground.pooling import pool
 from kernels_playground.render import render_feature_map
 from kernels_playground.shapes import LAYER_COLUMNS, describe_stack, layer_rows
-from menny_core.archive import UnpackedZips
-from menny_core.sessions import TrainingRefused, TrainingRuns
+from menny_core.markdown import escape
+from menny_core.sessions import Trainer, TrainingRefused
+from menny_core.visitors import SpaceExhausted, Visitors
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "demo_assets"
 PORTRAITS = ROOT / "portraits"
 SHIPPED_WEIGHTS = ROOT / "weights" / "menny.safetensors"
 PLAYGROUND_SIDE = 512  # larger uploads are shrunk so every knob answers at once
-MAX_UPLOAD = "50mb"
+STEP_LIMIT = 10**6  # a step-by-step position beyond any map: moved to the edge, not refused
+MAX_UPLOAD = "50 MB"  # Gradio refuses larger uploads; named files are checked too
+MAX_UPLOAD_BYTES = 50 * 2**20
 EDGES = {"zero": "zero", "valid (crop)": "valid", "replicate": "replicate", "reflect": "reflect"}
 POOLS = ("none", "max", "avg")
 SOURCES = ("bundled portraits", "my .zip")
+# A public demo's limits (the Train tab and the README say them). One CPU serves everyone:
+CPU_WORKERS = 2  # requests of one kind computing at once (the machine's cores)
+MAX_EPOCHS, MAX_BATCH = 100, 128
+MAX_RUN_SECONDS = 600  # a run stops after 10 minutes, keeping its best epoch
+RUNS_PER_HOUR = 10  # per visitor
+MODELS_IN_MEMORY = 8  # visitors' trained models kept loaded (about 1 MB each)
+APP_FOLDER = "menny-app"  # in --workdir: visitors' runs and uploads; remade at every start
+DISK_QUOTA = 2 * 2**30  # bytes for everything in APP_FOLDER (--disk-quota)
+IDLE_SECONDS = 3600  # a visitor unseen this long is released (browsers say goodbye sooner)
+QUEUE_SIZE = 256  # requests that may wait in Gradio's queue; beyond it: "queue full"
+# Gradio's own cache (uploads, images sent back): every 10 minutes, files over an hour old go.
+GRADIO_CACHE_EXPIRY = (600, 3600)
 DEFAULT_LAYERS = [
     ["conv", 3, 1, 1, 1, 16],
     ["maxpool", 2, 2, 0, 1, 16],
@@ -88,17 +108,22 @@ def for_people(handler):
     return wrapped
 
 
-def whole_from(value, label: str, minimum: int) -> int:
-    """A number widget's value as a whole number; an emptied field is named, not a TypeError."""
+def whole_from(value, label: str, minimum: int, maximum: int | None = None) -> int:
+    """A number widget's value as a whole number in minimum..maximum; an emptied field is
+    named, not a TypeError."""
     if value is None or value == "":
-        raise ValueError(f"{label} is empty: give a whole number >= {minimum}")
-    return arithmetic.whole(value, label, minimum)
+        allowed = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise ValueError(f"{label} is empty: give a whole number {allowed}")
+    return arithmetic.whole(value, label, minimum, maximum)
 
 
 def number_from(value, label: str) -> float:
-    """A number widget's value as a float; an emptied field is named, not a TypeError."""
+    """A number widget's value as a finite float; an emptied field is named, not a
+    TypeError, and text ("abc", "1e999") gets a sentence, not Python's message."""
     if value is None or value == "":
         raise ValueError(f"{label} is empty: give a number")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{label} must be a number, got {value!r}")
     return float(value)
 
 
@@ -109,13 +134,41 @@ def one_of(value, label: str, choices) -> str:
     return value
 
 
-def file_path(upload) -> str | None:
-    """The server path of an upload. File events run with preprocess=False so a bad file
-    reaches `load_rgb` (and its sentence) instead of failing inside Gradio's PIL call; the
-    raw value is then a FileData dict, while direct callers (tests, bench) pass a path."""
-    if isinstance(upload, dict):
-        return upload.get("path")
-    return None if upload is None else str(getattr(upload, "path", upload))
+def flag(value, label: str) -> bool:
+    """A checkbox's value, checked: API callers can send "no", which Python calls true."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{label} must be true or false, got {value!r}")
+    return value
+
+
+# Files a visitor may name: what Gradio stored for this app (uploads, and the bundled
+# pictures it copied to its cache), and the bundled pictures themselves. Nothing else on
+# the server, however the path is spelled (symlinks and ".." are resolved first).
+BUNDLED = (ASSETS, PORTRAITS)
+NOT_UPLOADED = "that file was not uploaded to this app: upload the image again"
+
+
+def uploaded_file(value) -> str | None:
+    """The server path of a visitor's file, checked. File events run with preprocess=False
+    so a bad file reaches `load_rgb` (and its sentence) instead of failing inside Gradio's
+    PIL call; the raw value is then a FileData dict, or whatever an API caller sent.
+    Only files inside Gradio's upload folder or the bundled folders are accepted: the same
+    sentence for any other path, so it tells nothing about what exists on the server."""
+    if value is None:
+        return None
+    path = value.get("path") if isinstance(value, dict) else getattr(value, "path", value)
+    if not isinstance(path, str | Path) or not str(path):
+        raise ValueError(NOT_UPLOADED)
+    real = Path(os.path.realpath(path))
+    roots = [
+        Path(os.path.realpath(get_upload_folder())),
+        *(Path(os.path.realpath(b)) for b in BUNDLED),
+    ]
+    if not any(real.is_relative_to(root) for root in roots) or not real.is_file():
+        raise ValueError(NOT_UPLOADED)
+    if real.stat().st_size > MAX_UPLOAD_BYTES:
+        raise ValueError(f"the file is larger than {MAX_UPLOAD}: upload a smaller image")
+    return str(real)
 
 
 @functools.lru_cache(maxsize=8)
@@ -132,12 +185,13 @@ def _load(path: str, mtime: float) -> tuple[np.ndarray, str]:
     return small, note
 
 
-def load_image(path: str | None) -> tuple[np.ndarray, str]:
-    """The picked or uploaded image as uint8 RGB (H, W, 3), and a downscale note."""
-    path = file_path(path)
+def load_image(value, missing: str = "pick or upload an image first") -> tuple[np.ndarray, str]:
+    """The picked or uploaded image as uint8 RGB (H, W, 3), at most PLAYGROUND_SIDE a side,
+    and a note if it was shrunk."""
+    path = uploaded_file(value)
     if not path:
-        raise ValueError("pick or upload an image first")
-    return _load(str(path), Path(path).stat().st_mtime)
+        raise ValueError(missing)
+    return _load(path, Path(path).stat().st_mtime)
 
 
 # -- 1. kernel playground ----------------------------------------------------
@@ -175,15 +229,18 @@ def playground(
     """
     image, note = load_image(image_path)
     kernel = parse_kernel(grid)
-    stride, dilation = (
-        arithmetic.whole(stride, "stride", 1),
-        arithmetic.whole(dilation, "dilation", 1),
-    )
-    padding = arithmetic.whole(padding, "padding", 0)
-    edge = EDGES.get(edge, edge)
+    # Bounds from the image the playground works on (at most PLAYGROUND_SIDE a side):
+    # beyond them no output exists, and an API caller's 1e308 never reaches MLX.
+    side = PLAYGROUND_SIDE
+    stride = whole_from(stride, "stride", 1, side)
+    dilation = whole_from(dilation, "dilation", 1, side)
+    padding = whole_from(padding, "padding", 0, side)
+    edge = EDGES[one_of(edge, "edges", tuple(EDGES))]
     pad = 0 if edge == "valid" else padding
     colour = one_of(colour, "colour", ("luminance", "per channel"))
     mode = "luminance" if colour == "luminance" else "per_channel"
+    use_relu, flip = flag(use_relu, "ReLU"), flag(flip, "flip")
+    pool_kind = one_of(pool_kind, "pooling", POOLS)
     options = dict(stride=stride, padding=pad, edge=edge, dilation=dilation, mode=mode, flip=flip)
     feature = apply_kernel(image, kernel, **options)
     if use_relu:
@@ -192,15 +249,19 @@ def playground(
     pooled_image, pooling = None, None
     if pool_kind != "none":
         pooling = (
-            arithmetic.whole(pool_window, "pool window", 1),
-            arithmetic.whole(pool_stride, "pool stride", 1),
+            whole_from(pool_window, "pool window", 1, side),
+            whole_from(pool_stride, "pool stride", 1, side),
         )
         pooled_image = render_feature_map(pool(feature, pool_kind, *pooling)).image
     geometry = (image.shape[:2], kernel.shape, stride, pad, dilation)
-    position = (int(step_row or 0), int(step_col or 0))  # an emptied field means 0
+    # An emptied field means 0; a position off the map moves to its edge (see _step).
+    position = tuple(
+        whole_from(value or 0, label, -STEP_LIMIT, STEP_LIMIT)
+        for value, label in ((step_row, "output row"), (step_col, "output column"))
+    )
     step_md = _step(image, kernel, feature.shape[:2], position, options, use_relu)
     # Show the file itself when it was not shrunk: no PNG encoding on every knob change.
-    original = image if note else file_path(image_path)
+    original = image if note else uploaded_file(image_path)
     return (
         original,
         shown.image,
@@ -264,42 +325,88 @@ def shapes(height, width, channels, layers):
     return table, stack_summary(result), shapes_lesson(result, size, channels)
 
 
-# -- 3. classify and 4. train: the session's model ---------------------------
+# -- 3. classify and 4. train: each visitor's model ---------------------------
 
 
 class Session:
-    """What the Classify and Train tabs share in this process: the runs and the model."""
+    """What the Classify and Train tabs share in this process: the one trainer, the
+    visitors (each with their own runs, uploads and model; see menny_core.visitors) and the
+    shipped model, which answers every visitor until they train their own."""
 
-    def __init__(self, workdir: Path, weights: Path | None, allow_training: bool) -> None:
-        self.workdir = workdir
+    def __init__(
+        self,
+        workdir: Path,
+        weights: Path | None,
+        allow_training: bool,
+        disk_quota: int = DISK_QUOTA,
+        idle_seconds: float = IDLE_SECONDS,
+    ) -> None:
         # Missing shipped weights are not fatal: the playground and shapes tabs still work,
         # and Classify says to train a model first.
-        shipped = weights if weights is not None and Path(weights).is_file() else None
-        self.runs = TrainingRuns(workdir / "runs", shipped)
+        self.shipped = Path(weights).resolve() if weights and Path(weights).is_file() else None
         self.allow_training = allow_training
-        self._predictors: dict[Path, object] = {}
-        self.uploads = UnpackedZips(workdir / "uploads")
+        self.trainer = Trainer()
+        self.visitors = Visitors(Path(workdir) / APP_FOLDER, disk_quota, idle_seconds)
+        self._predictors: OrderedDict[Path, object] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def predictor(self):
-        """The current model (shipped, or trained here last), loaded once per weights file."""
+    def predictor(self, path: Path):
+        """The model in `path`, loaded once; the few most recently used stay in memory."""
         from menny_core.predict import Predictor  # loaded on first use: a faster start
 
-        path = self.runs.current_weights
-        if path is None:
+        with self._lock:
+            if path in self._predictors:
+                self._predictors.move_to_end(path)
+                return self._predictors[path]
+        loaded = Predictor(path)
+        with self._lock:
+            self._predictors[path] = loaded
+            while len(self._predictors) > MODELS_IN_MEMORY:
+                self._predictors.popitem(last=False)
+        return loaded
+
+    def model_for(self, request: gr.Request | None):
+        """(predictor, one markdown line naming it) for this visitor: their latest run, or
+        the shipped model."""
+        visitor = self.visitors.visit(_visitor(request))
+        run, note = self.visitors.current_run(visitor)
+        if run is not None:
+            return self.predictor(run.weights), (
+                f"Classify uses the model you trained in this session: {escape(run.name)}."
+            )
+        if self.shipped is None:
             raise ValueError("there is no model yet: train one in the Train tab")
-        if not path.is_file():
-            raise ValueError(f"the model's weights file is gone ({path}): train a new model")
-        if path not in self._predictors:
-            self._predictors[path] = Predictor(path)
-        return self._predictors[path]
+        return self.predictor(self.shipped), f"{note} Classify uses the shipped Menny.".strip()
 
-    def classify(self, image_path):
-        """Class probabilities, an unsure note, saliency overlay, feature maps, Learn text."""
-        return _classify(self, image_path)
+    def describe_model(self, request: gr.Request = None) -> str:
+        try:
+            return self.model_for(request)[1]
+        except ValueError as error:
+            return str(error).capitalize() + "."
 
-    def preview(self, source, upload, flip_prob, rotation, crop_low, grey_prob, seed):
+    def leave(self, request: gr.Request = None) -> None:
+        """A browser tab closed: release that visitor's runs and files."""
+        self.visitors.leave(_visitor(request))
+
+    @for_people
+    def classify(self, image_path, request: gr.Request = None):
+        """Class probabilities, an unsure note, saliency overlay, feature maps, Learn text,
+        and which model answered."""
+        return _classify(self, image_path, request)
+
+    @for_people
+    def preview(
+        self, source, upload, flip_prob, rotation, crop_low, grey_prob, seed,
+        request: gr.Request = None,
+    ):  # fmt: skip
         """16 images from the real training stream with these augmentation settings."""
-        return _preview(self, source, upload, flip_prob, rotation, crop_low, grey_prob, seed)
+        from menny_core.train import MAX_SEED
+
+        visitor = self.visitors.visit(_visitor(request))
+        folder, _label = _dataset(visitor, source, upload)
+        augment = _augment(flip_prob, rotation, crop_low, grey_prob)
+        seed = whole_from(seed, "Seed", 0, MAX_SEED)
+        return _preview(folder, augment, seed)
 
     def train(
         self,
@@ -325,26 +432,32 @@ class Session:
         from menny_core.train import TrainConfig
 
         try:
-            folder = _dataset(self, source, upload)
+            visitor = self.visitors.visit(_visitor(request))
             config = TrainConfig(
                 variant=one_of(variant, "Model variant", ("simple", "complex")),
-                epochs=whole_from(epochs, "Epochs", 1),
-                batch_size=whole_from(batch_size, "Batch size", 1),
+                epochs=whole_from(epochs, "Epochs", 1, MAX_EPOCHS),
+                batch_size=whole_from(batch_size, "Batch size", 1, MAX_BATCH),
                 lr=number_from(lr, "Learning rate"),
                 weight_decay=number_from(weight_decay, "Weight decay"),
                 dropout=number_from(dropout, "Dropout"),
-                patience=whole_from(patience, "Patience", 0),
-                seed=whole_from(seed, "Seed", 0),
+                patience=whole_from(patience, "Patience", 0, MAX_EPOCHS),
+                seed=whole_from(seed, "Seed", 0),  # TrainConfig knows the largest
                 augment=_augment(flip_prob, rotation, crop_low, grey_prob),
             )
-            run = self.runs.start(owner=_visitor(request))
+            folder, label = _dataset(visitor, source, upload)
+            run = self.trainer.start(_visitor(request), config.epochs, MAX_RUN_SECONDS)
         except PEOPLE_ERRORS as error:
             raise gr.Error(str(error), print_exception=False) from None
-        yield from _train(self, folder, config, run, progress)
+        try:
+            number = self.visitors.claim_run(visitor)
+        except TrainingRefused as error:
+            self.trainer.release(run)
+            raise gr.Error(str(error), print_exception=False) from None
+        yield from _train(self, visitor, (folder, label), config, run, number, progress)
 
     @for_people
     def cancel(self, request: gr.Request = None) -> str:
-        if self.runs.cancel(owner=_visitor(request)):
+        if self.trainer.cancel(owner=_visitor(request)):
             return "Cancelling: the run stops after the current batch."
         return "Nothing to cancel: no training is running."
 
@@ -354,53 +467,57 @@ def _visitor(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None)
 
 
-def _dataset(session: Session, source: str, upload: str | None):
-    """The chosen dataset as a discovered ImageFolder (an upload is unpacked once, in workdir)."""
-    from menny_core.dataset import discover
+def _dataset(visitor, source: str, upload):
+    """(the chosen dataset as a discovered ImageFolder, its name for people). An upload is
+    unpacked once into the visitor's own folder, and deleted again if it holds nothing to
+    train on; it is named as the learner's file, not the unpacked folder's hash."""
+    from menny_core.dataset import DatasetError, discover
 
-    upload = file_path(upload)
     if one_of(source, "Dataset", SOURCES) == SOURCES[0]:
-        root, label = PORTRAITS, "the bundled portraits"
-    elif not upload:
+        label = "the bundled portraits"
+        return discover(PORTRAITS, cache_dir=visitor.cache, label=label), label
+    upload = uploaded_file(upload)
+    if not upload:
         raise ValueError("upload a .zip with one folder per class first, or pick the portraits")
-    else:  # named as the learner's file, not the unpacked folder's hash
-        root, label = session.uploads.root(upload), Path(upload).name
-    return discover(root, cache_dir=session.workdir / "cache", label=label)
+    root, label = visitor.uploads.root(upload), Path(upload).name
+    try:
+        return discover(root, cache_dir=root / ".cache", label=label), label
+    except DatasetError:
+        visitor.uploads.discard(root)
+        raise
 
 
 def _augment(flip_prob, rotation, crop_low, grey_prob):
     """The augmentation sliders as the stream's Augment (crops keep crop_low..100% of the area)."""
     from menny_core.stream import Augment
 
-    return Augment(float(flip_prob), float(rotation), (float(crop_low), 1.0), float(grey_prob))
+    return Augment(
+        number_from(flip_prob, "Flip probability"),
+        number_from(rotation, "Rotation"),
+        (number_from(crop_low, "Crop: smallest area kept"), 1.0),
+        number_from(grey_prob, "Grey probability"),
+    )
 
 
-@for_people
-def _preview(session, source, upload, flip_prob, rotation, crop_low, grey_prob, seed):
+def _preview(folder, augment, seed: int):
     from menny_core.model import IMAGE_SIZE
     from menny_core.stream import preview_grid
 
-    folder = _dataset(session, source, upload)
-    augment = _augment(flip_prob, rotation, crop_low, grey_prob)
-    grid = preview_grid(folder.samples, IMAGE_SIZE, augment, count=16, seed=int(seed or 0))
-    counts = ", ".join(f"{name} ({count})" for name, count in folder.counts().items())
+    grid = preview_grid(folder.samples, IMAGE_SIZE, augment, count=16, seed=seed)
+    counts = ", ".join(f"{escape(name)} ({count})" for name, count in folder.counts().items())
     note = f"{len(folder.samples)} images in {len(folder.classes)} classes: {counts}."
     if folder.skipped:
         _path, reason = folder.skipped[0]  # the reason names the file within the dataset
-        note += f" {len(folder.skipped)} file(s) left out, e.g. {reason}."
+        note += f" {len(folder.skipped)} file(s) left out, e.g. {escape(reason)}."
     return grid, note
 
 
-@for_people
-def _classify(session: Session, image_path: str | None):
+def _classify(session: Session, image_path, request: gr.Request | None):
     from menny_core.insight import feature_maps, overlay, saliency
     from menny_core.lessons import classify_lesson, verdict
 
-    image_path = file_path(image_path)
-    if not image_path:
-        raise ValueError("upload a photo or pick a bundled portrait first")
-    predictor = session.predictor()
-    image = fit_within(load_rgb(image_path, max_pixels=MAX_PIXELS), PLAYGROUND_SIDE)
+    image, _note = load_image(image_path, "upload a photo or pick a bundled portrait first")
+    predictor, model_note = session.model_for(request)
     prediction = predictor(image)
     size = int(predictor.metadata.get("image_size", 64))
     index = predictor.classes.index(prediction.label)
@@ -413,7 +530,7 @@ def _classify(session: Session, image_path: str | None):
     ]
     unsure = verdict(prediction, predictor.unsure_below)
     learn = classify_lesson(prediction.probabilities, size)
-    return prediction.probabilities, unsure, heat, maps, learn, session.runs.describe_current()
+    return prediction.probabilities, unsure, heat, maps, learn, model_note
 
 
 def _curves(history) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -434,21 +551,19 @@ def _curves(history) -> tuple[pd.DataFrame, pd.DataFrame]:
 NO_CONFUSION = pd.DataFrame({"true \\ predicted": []})
 
 
-def _results(result, path: Path) -> tuple[str, str, pd.DataFrame]:
-    """(one status line, the test metrics as markdown, the confusion matrix) of a run."""
+def _results(result, saved_as: str | None) -> tuple[str, str, pd.DataFrame]:
+    """(the metrics note, the test metrics as markdown, the confusion matrix) of a run."""
     from menny_core.evaluate import metrics_markdown
-    from menny_core.lessons import run_status
 
-    head = run_status(result)
-    if not result.history:
-        return head + " Nothing was saved; the Classify tab keeps its model.", "", NO_CONFUSION
-    saved = f"Weights saved to `{path}`; the Classify tab uses them now."
+    if saved_as is None:
+        return "Nothing was saved; the Classify tab keeps its model.", "", NO_CONFUSION
+    saved = f"Saved as {escape(saved_as)}; the Classify tab uses it now."
     metrics = result.test_metrics
     if metrics is None:
-        return head, saved, NO_CONFUSION
+        return "", saved, NO_CONFUSION
     confusion = pd.DataFrame(metrics.confusion, columns=metrics.classes)
     confusion.insert(0, "true \\ predicted", metrics.classes)
-    return head, metrics_markdown(metrics, saved), confusion
+    return "", metrics_markdown(metrics, saved), confusion
 
 
 def _for_people_while_training(events):
@@ -461,13 +576,15 @@ def _for_people_while_training(events):
         raise gr.Error(f"training failed ({type(error).__name__}); see the server log") from error
 
 
-def _train(session: Session, folder, config, run, progress):
-    """Relay the background trainer's events to the widgets; save and publish the model."""
+def _train(session: Session, visitor, dataset, config, run, number: int, progress):
+    """Relay the background trainer's events to the widgets; save the model as the
+    visitor's run `number` and make it theirs. dataset: (ImageFolder, its name)."""
     from menny_core.background import train_in_background
-    from menny_core.lessons import epoch_status, training_lesson
+    from menny_core.lessons import epoch_status, run_status, training_lesson
     from menny_core.train import EpochStats
     from menny_core.weights import save
 
+    folder, label = dataset
     history: list = []
     try:
         # closing(): when the page goes away mid-run, the trainer is cancelled and joined.
@@ -483,14 +600,25 @@ def _train(session: Session, folder, config, run, progress):
                     yield status, *_curves(history), "", NO_CONFUSION, learn
                 else:
                     result = event
+        status = run_status(result)
+        if run.out_of_time() and not run.cancelled():
+            status = (
+                f"Stopped after {len(result.history)} epoch(s) at the app's limit of "
+                f"{MAX_RUN_SECONDS // 60} minutes per run; the best epoch's weights are kept."
+            )
+        saved_as = None
         if result.history:
-            save(run.weights_path, result.model, result.metadata())
-            session.runs.finish(run)
-        status, details, confusion = _results(result, run.weights_path)
+            summary = f"{config.variant}, {len(result.history)} epoch(s), on {label}"
+            saved_as = session.visitors.save_run(
+                visitor, number, summary, lambda path: save(path, result.model, result.metadata())
+            ).name
+        note, details, confusion = _results(result, saved_as)
         learn = training_lesson(result.history, config.patience, result.best_epoch)
-        yield status, *_curves(result.history), details, confusion, learn
+        yield f"{status} {note}".strip(), *_curves(result.history), details, confusion, learn
+    except SpaceExhausted as error:
+        raise gr.Error(str(error), print_exception=False) from None
     finally:
-        session.runs.release(run)
+        session.trainer.release(run)
 
 
 def classify_tab(app: gr.Blocks, session: Session) -> None:
@@ -511,7 +639,7 @@ def classify_tab(app: gr.Blocks, session: Session) -> None:
                         examples, inputs=photo, label="Bundled portraits", elem_id="portraits"
                     )
                 button = gr.Button("Classify", variant="primary")
-                model_note = gr.Markdown(session.runs.describe_current(), elem_id="model-note")
+                model_note = gr.Markdown(elem_id="model-note")
             with gr.Column(scale=1):
                 label = gr.Label(label="Menny thinks", num_top_classes=5, elem_id="label")
                 unsure = gr.Markdown(elem_id="unsure")
@@ -531,15 +659,15 @@ def classify_tab(app: gr.Blocks, session: Session) -> None:
         fn=session.classify,
         inputs=photo,
         outputs=[label, unsure, saliency, maps, learn, model_note],
-        preprocess=False,  # see file_path()
-        concurrency_limit=1,  # one MLX forward+backward at a time on the shared model
+        preprocess=False,  # see uploaded_file()
+        concurrency_limit=CPU_WORKERS,
         concurrency_id="classify",
     )
     gr.on([button.click, photo.upload], api_name="classify", **classify)
     # Which model answers changes when a run finishes: say it afresh on every visit.
     gr.on(
         [app.load, tab.select],
-        session.runs.describe_current,
+        session.describe_model,
         None,
         model_note,
         api_visibility="undocumented",
@@ -581,9 +709,18 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
             with gr.Column(scale=1):
                 variant = gr.Radio(list(VARIANTS), value=config.variant, label="Model variant")
                 with gr.Row():
-                    epochs = gr.Number(config.epochs, precision=0, label="Epochs")
-                    batch_size = gr.Number(config.batch_size, precision=0, label="Batch size")
-                    patience = gr.Number(config.patience, precision=0, label="Patience (epochs)")
+                    epochs = gr.Number(
+                        config.epochs, precision=0, minimum=1, maximum=MAX_EPOCHS,
+                        label=f"Epochs (1-{MAX_EPOCHS})",
+                    )  # fmt: skip
+                    batch_size = gr.Number(
+                        config.batch_size, precision=0, minimum=1, maximum=MAX_BATCH,
+                        label=f"Batch size (1-{MAX_BATCH})",
+                    )  # fmt: skip
+                    patience = gr.Number(
+                        config.patience, precision=0, minimum=0, maximum=MAX_EPOCHS,
+                        label="Patience (epochs)",
+                    )  # fmt: skip
                     seed = gr.Number(config.seed, precision=0, label="Seed")
                 with gr.Row():
                     lr = gr.Number(config.lr, step=1e-4, label="Learning rate")
@@ -592,6 +729,13 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
                 with gr.Row():
                     start = gr.Button("Train", variant="primary")
                     cancel = gr.Button("Cancel", variant="stop")
+                gr.Markdown(
+                    f"One run trains at a time on this server, for at most {MAX_RUN_SECONDS // 60} "
+                    f"minutes; each visitor may start {RUNS_PER_HOUR} runs an hour. Your runs "
+                    "are yours alone: other visitors keep the shipped model, and your files "
+                    "are deleted when you leave.",
+                    elem_id="train-limits",
+                )
                 status = gr.Markdown(elem_id="train-status")
                 colours = {"train": "#1f77b4", "validation": "#ff7f0e"}
                 plot = dict(x="epoch", y="value", color="curve", color_map=colours, height=220)
@@ -624,6 +768,8 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
         [preview, dataset_note],
         api_name="augment_preview",
         preprocess=False,
+        concurrency_limit=1,  # the mlx-data stream uses every core
+        concurrency_id="preview",
     )
     start.click(
         session.train,
@@ -643,8 +789,12 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
         [status, loss_curves, accuracy_curves, metrics, confusion, learn],
         api_name="train",
         preprocess=False,
+        # The trainer itself runs one at a time (session.trainer); a second slot lets a
+        # second request hear "busy" at once instead of waiting in Gradio's queue.
+        concurrency_limit=2,
+        concurrency_id="train",
     )
-    cancel.click(session.cancel, None, status, api_name="cancel_training")
+    cancel.click(session.cancel, None, status, api_name="cancel_training", concurrency_limit=None)
 
 
 # -- layout ------------------------------------------------------------------
@@ -670,8 +820,13 @@ def portrait_examples(per_class: int = 2) -> list[str]:
 def build_app(session: Session) -> gr.Blocks:
     """Every tab, widget and event of the app, declared in one place."""
     pictures = _examples()
-    with gr.Blocks(title="Menny: CNNs by turning the knobs", analytics_enabled=False) as app:
+    with gr.Blocks(
+        title="Menny: CNNs by turning the knobs",
+        analytics_enabled=False,
+        delete_cache=GRADIO_CACHE_EXPIRY,
+    ) as app:
         gr.Markdown("# Menny\nConvolutional neural networks, by turning the knobs.")
+        app.unload(session.leave)  # a closed tab releases that visitor's runs and files
         with gr.Tab("Kernel playground", id="playground"):
             with gr.Row():
                 with gr.Column(scale=1):
@@ -749,7 +904,7 @@ def build_app(session: Session) -> gr.Blocks:
             fn=playground,
             inputs=knobs,
             outputs=[shown_input, feature, value_range, pooled, sums, step_text, learn_playground],
-            preprocess=False,  # see file_path()
+            preprocess=False,  # see uploaded_file()
             trigger_mode="always_last",
             show_progress="minimal",
         )
@@ -805,41 +960,102 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: LAN)")
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     parser.add_argument("--share", action="store_true", help="ask Gradio for a public link")
-    parser.add_argument("--auth", metavar="USER:PASS", help="require this login")
+    parser.add_argument(
+        "--auth",
+        metavar="USER:PASS",
+        help="require this login (visible to `ps`: prefer the two below)",
+    )
+    parser.add_argument("--auth-file", type=Path, metavar="FILE", help="read USER:PASS from FILE")
     parser.add_argument("--no-train", action="store_true", help="hide the Train tab")
+    parser.add_argument(
+        "--allow-train",
+        action="store_true",
+        help="with --share: keep the Train tab (off by default)",
+    )
     parser.add_argument("--weights", type=Path, default=SHIPPED_WEIGHTS, help="model to serve")
     parser.add_argument(
         "--workdir",
         type=Path,
         default=Path.cwd(),
-        help="where runs/ and uploads/ go (default: the current folder)",
+        help=f"where the app keeps visitors' runs and uploads, in {APP_FOLDER}/ (default: here)",
+    )
+    parser.add_argument(
+        "--disk-quota",
+        type=int,
+        default=DISK_QUOTA // 2**20,
+        metavar="MB",
+        help=f"the most {APP_FOLDER}/ may hold (default {DISK_QUOTA // 2**20} MB)",
     )
     return parser.parse_args(argv)
 
 
-def parse_auth(text: str | None) -> tuple[str, str] | None:
-    """'USER:PASS' as a (user, password) pair; ValueError with one sentence otherwise."""
+def parse_auth(text: str | None, origin: str = "--auth") -> tuple[str, str] | None:
+    """'USER:PASS' as a (user, password) pair; ValueError with one sentence otherwise
+    (which never repeats the password)."""
     if text is None:
         return None
-    user, colon, password = text.partition(":")
+    user, colon, password = text.strip().partition(":")
     if not colon or not user or not password:
-        raise ValueError(f"--auth must look like USER:PASS (both non-empty), got {text!r}")
+        raise ValueError(f"{origin} must hold USER:PASS (both non-empty)")
     return user, password
+
+
+def read_credentials(args: argparse.Namespace) -> tuple[str, str] | None:
+    """The login from --auth, --auth-file or the MENNY_AUTH variable, in that order."""
+    if args.auth is not None:
+        return parse_auth(args.auth)
+    if args.auth_file is not None:
+        try:
+            text = args.auth_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not UTF-8 text"
+            raise ValueError(f"--auth-file {args.auth_file} cannot be read ({reason})") from None
+        return parse_auth(text, f"--auth-file {args.auth_file}")
+    return parse_auth(os.environ.get("MENNY_AUTH"), "MENNY_AUTH")
+
+
+class Login:
+    """Gradio's `auth` check for one user, throttled: after `max_failures` wrong attempts
+    within `window` seconds every attempt fails unchecked until the window has passed, so
+    guessing is held to a few tries a minute (Gradio itself allows ~80 a second)."""
+
+    def __init__(self, user: str, password: str, max_failures: int = 5, window: float = 60):
+        self._user, self._password = user.encode(), password.encode()
+        self.max_failures, self.window = max_failures, window
+        self._failures: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, user: str, password: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            self._failures = [t for t in self._failures if now - t < self.window]
+            if len(self._failures) >= self.max_failures:
+                return False
+            right = hmac.compare_digest(str(user).encode(), self._user) & hmac.compare_digest(
+                str(password).encode(), self._password
+            )
+            if not right:
+                self._failures.append(now)
+            return right
 
 
 def launch(app: gr.Blocks, args: argparse.Namespace, auth) -> str:
     """Start serving without blocking; returns the local URL. A share link that cannot be
-    made (no internet) costs one printed line, and the app keeps serving locally."""
+    made (no internet) costs one printed line, and the app keeps serving locally.
+
+    The queue: each kind of request has its own concurrency group of CPU_WORKERS (see the
+    events), so a burst of classify calls never makes the playground wait behind them;
+    max_size bounds what may wait at all (beyond it Gradio answers "queue full")."""
     captured = io.StringIO()
     with redirect_stdout(captured):  # Gradio's share failure is a paragraph; we say one line
-        app.queue(default_concurrency_limit=2).launch(
+        app.queue(default_concurrency_limit=CPU_WORKERS, max_size=QUEUE_SIZE).launch(
             server_name=args.host,
             server_port=args.port,
             share=args.share,
             auth=auth,
             prevent_thread_lock=True,
             quiet=True,
-            max_file_size=MAX_UPLOAD,
+            max_file_size=MAX_UPLOAD_BYTES,
             css=CSS,
         )
     if args.share:
@@ -850,28 +1066,43 @@ def launch(app: gr.Blocks, args: argparse.Namespace, auth) -> str:
                 "No public link: Gradio's share server is unreachable (no internet?); "
                 "serving locally only."
             )
-        if not (auth and args.no_train):
-            print(
-                "A public link lets anyone use this app: protect it with --auth USER:PASS "
-                "and --no-train (training takes the whole CPU)."
-            )
+        print(exposure(args, auth is not None))
     # Build MLX's convolution kernels now, not on a learner's first click (see warm_up).
     threading.Thread(target=warm_up, name="menny-warm-up", daemon=True).start()
     return app.local_url
 
 
+def training_allowed(args: argparse.Namespace) -> bool:
+    """Training takes the whole CPU: off with --no-train, and off with --share unless
+    --allow-train says otherwise."""
+    return not args.no_train and (not args.share or args.allow_train)
+
+
+def exposure(args: argparse.Namespace, login: bool) -> str:
+    """One line saying what a shared link exposes."""
+    tabs = "playground, shapes, classify" + (" and training" if training_allowed(args) else "")
+    who = "only with the login" if login else "anyone with the link (no login: see --auth-file)"
+    off = "" if training_allowed(args) else "; training is off (--allow-train turns it on)"
+    return f"Shared: {tabs}, for {who}{off}."
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
-        auth = parse_auth(args.auth)
-        if args.weights != SHIPPED_WEIGHTS and not args.weights.is_file():
-            raise ValueError(f"--weights {args.weights} is not a file")
+        credentials = read_credentials(args)
+        if args.weights.is_file() or args.weights != SHIPPED_WEIGHTS:
+            from menny_core.predict import check_weights  # a model that cannot answer: refused
+
+            check_weights(args.weights)
+        disk_quota = arithmetic.whole(args.disk_quota, "--disk-quota", 1, unit=" MB") * 2**20
+        session = Session(args.workdir.resolve(), args.weights, training_allowed(args), disk_quota)
     except ValueError as error:
         print(f"demo.py: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    session = Session(args.workdir.resolve(), args.weights, allow_training=not args.no_train)
+    auth = None if credentials is None else Login(*credentials)
+    app = build_app(session)
     try:
-        url = launch(build_app(session), args, auth)
+        url = launch(app, args, auth)
     except OSError as error:  # Gradio: "Cannot find empty port in range: 7860-7860. ..."
         print(
             f"demo.py: error: cannot serve on {args.host}:{args.port} "
@@ -880,11 +1111,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         raise SystemExit(2) from None
     print(f"Menny is ready at {url}; Ctrl+C stops it.")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        print("Stopped.")
+    app.block_thread()
 
 
 if __name__ == "__main__":

@@ -102,7 +102,9 @@ class Trainer:
         if left is None:
             when = f"it started {active.elapsed():.0f} s ago"
         else:
-            when = f"about {max(1, round(left))} s left, epoch {active.epochs_done} of {active.epochs}"
+            when = (
+                f"about {max(1, round(left))} s left, epoch {active.epochs_done} of {active.epochs}"
+            )
         return (
             f"the trainer is busy with {whose} ({when}); one run trains at a time: "
             "try again when it ends, or press Cancel if it is yours"

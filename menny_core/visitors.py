@@ -18,6 +18,7 @@ mid-save leaves nothing a restart could pick up), and whose size is held under a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -49,10 +50,8 @@ class Quota:
         total = 0
         for parent, _dirs, files in os.walk(self.folder):
             for name in files:
-                try:
+                with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
                     total += os.lstat(os.path.join(parent, name)).st_size
-                except FileNotFoundError:  # deleted meanwhile by another thread
-                    pass
         return total
 
     def require(self, needed: int, what: str) -> None:
@@ -212,4 +211,7 @@ class Visitors:
                 return run, ""
             visitor.current = None
             visitor.runs = [r for r in visitor.runs if r is not run]
-        return None, f"The weights of {run.name} are gone from the server; back to the shipped model."
+        return (
+            None,
+            f"The weights of {run.name} are gone from the server; back to the shipped model.",
+        )

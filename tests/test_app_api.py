@@ -20,6 +20,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 import demo
+from menny_core.markdown import escape
 from kernels_playground.arithmetic import conv_output_formula, conv_output_size
 from kernels_playground.convolve import apply_kernel
 from kernels_playground.images import ImageError, load_rgb
@@ -141,7 +142,7 @@ def test_truncated_image(client, tmp_path):
     [
         ({"grid": "1 a 1\n0 0 0\n1 1 1"}, "row 1, column 2: 'a' is not a number"),
         ({"grid": "1 1\n1"}, "the kernel must be rectangular"),
-        ({"stride": 0}, "stride must be >= 1, got 0"),
+        ({"stride": 0}, "stride must be between 1 and 512, got 0"),
         ({"colour": "rainbow"}, "colour must be one of 'luminance', 'per channel', got 'rainbow'"),
     ],
 )
@@ -169,7 +170,7 @@ def test_emptied_number_fields_are_named(client, tmp_path):
     data = handle_file(str(tiny_dataset_zip(tmp_path)))
     settings = dict(source="my .zip", upload=data, variant="simple", epochs=None)
     message = error_of(lambda: client.predict(**settings, api_name="/train"))
-    assert message == "Epochs is empty: give a whole number >= 1"
+    assert message == "Epochs is empty: give a whole number between 1 and 100"
     settings.update(epochs=1, lr=None)
     assert error_of(lambda: client.predict(**settings, api_name="/train")) == (
         "Learning rate is empty: give a number"
@@ -230,7 +231,7 @@ def test_shipped_model_classifies_bundled_portraits(client, running_app):
     """Runs before the training below replaces the session's model."""
     from menny_core.weights import read_metadata
 
-    weights = running_app[1].runs.current_weights
+    weights = running_app[1].shipped
     examples = demo.portrait_examples(per_class=1)
     if weights is None or not examples:
         pytest.skip("shipped weights or bundled portraits are missing in this checkout")
@@ -275,7 +276,7 @@ def test_augment_preview_is_a_grid_of_16(trained):
     assert note == "16 images in 2 classes: blue (8), red (8)."
 
 
-def test_one_epoch_training_reports_and_saves(trained, running_app):
+def test_one_epoch_training_reports_and_saves(trained, running_app, client):
     _, (status, losses, accuracies, metrics, confusion, learn) = trained
     assert status.startswith("Done in ") and status.endswith("best epoch 1.")
     assert "Test accuracy" in metrics
@@ -287,9 +288,12 @@ def test_one_epoch_training_reports_and_saves(trained, running_app):
             (1, "train"), (1, "validation")
         ]  # fmt: skip
     assert all(0 <= row[1] <= 1 for row in accuracies["data"])
-    session = running_app[1]
-    weights = session.runs.current_weights
-    assert weights.name == "menny.safetensors" and weights.parent.parent.name == "runs"
+    visitor = running_app[1].visitors.visit(client.session_hash)
+    assert visitor.current.weights.is_file()
+    assert visitor.current.name.endswith(", simple, 1 epoch(s), on tiny.zip")
+    assert status.endswith(f"Saved as {escape(visitor.current.name)}; the Classify tab uses it now.") or (
+        f"Saved as {escape(visitor.current.name)}" in metrics
+    )
     assert "epoch 1" in learn
 
 
@@ -311,15 +315,15 @@ def test_cancel_without_a_run(client):
 
 def test_second_training_is_refused_and_cancel_stops_the_first(client, running_app, tmp_path):
     data = handle_file(str(tiny_dataset_zip(tmp_path)))
-    settings = ("my .zip", data, 0.5, 15, 0.6, 0.0, "simple", 200, 8, 3e-3, 1e-4, 0.25, 200, 0)
+    settings = ("my .zip", data, 0.5, 15, 0.6, 0.0, "simple", 100, 8, 3e-3, 1e-4, 0.25, 100, 0)
     first = client.submit(*settings, api_name="/train")
-    runs = running_app[1].runs
+    trainer = running_app[1].trainer
     deadline = time.monotonic() + 60
-    while not runs.busy and time.monotonic() < deadline:
+    while not trainer.busy and time.monotonic() < deadline:
         time.sleep(0.05)
     message = error_of(lambda: client.predict(*settings, api_name="/train"))
-    assert message.startswith("a training run is already in progress (started ")
-    assert message.endswith("wait for it or press Cancel")
+    assert message.startswith("the trainer is busy with your own run (")
+    assert message.endswith("try again when it ends, or press Cancel if it is yours")
     stranger = Client(client.src, verbose=False)  # another visitor cannot stop it
     message = error_of(lambda: stranger.predict(api_name="/cancel_training"))
     assert message == (
@@ -328,7 +332,7 @@ def test_second_training_is_refused_and_cancel_stops_the_first(client, running_a
     assert client.predict(api_name="/cancel_training").startswith("Cancelling")
     summary = first.result(timeout=120)[0]
     assert summary.startswith("Cancelled after")
-    assert not runs.busy
+    assert not trainer.busy
 
 
 # -- the command line -----------------------------------------------------------------------
@@ -345,7 +349,7 @@ def test_bad_auth_is_one_line():
     result = run_demo("--auth", "nobody")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "demo.py: error: --auth must look like USER:PASS (both non-empty), got 'nobody'"
+        "demo.py: error: --auth must hold USER:PASS (both non-empty)"  # never echoes it
     ]
 
 
@@ -384,7 +388,10 @@ def test_share_says_where_it_serves_and_how_to_protect_it(tmp_path):
             "No public link: Gradio's share server is unreachable (no internet?); "
             "serving locally only."
         )
-        assert "--auth USER:PASS and --no-train" in lines[1]
+        assert lines[1] == (
+            "Shared: playground, shapes, classify, for anyone with the link (no login: see "
+            "--auth-file); training is off (--allow-train turns it on)."
+        )
         assert lines[2] == f"Menny is ready at http://127.0.0.1:{port}/; Ctrl+C stops it."
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
             assert page.status == 200  # serving locally either way

@@ -65,7 +65,7 @@ def test_hourly_run_budget(tmp_path, clock):
     a = visitors.visit("a")
     visitors.claim_run(a), visitors.claim_run(a)
     clock.now += 600
-    with pytest.raises(TrainingRefused, match="2 training runs in the last hour.*in 50 min"):
+    with pytest.raises(TrainingRefused, match=r"2 training runs in the last hour.*in 50 min"):
         visitors.claim_run(a)
     visitors.claim_run(visitors.visit("b"))  # another visitor has their own budget
     clock.now += 3000
@@ -151,6 +151,6 @@ def test_unpacking_refused_by_the_quota_writes_nothing(tmp_path):
     visitors = Visitors(tmp_path / "app", quota_bytes=1000)
     a = visitors.visit("a")
     archive = zip_of(tmp_path / "big.zip", {"c/a.png": b"x" * 2000, "d/b.png": b"y"})
-    with pytest.raises(SpaceExhausted, match="no room for big.zip right now"):
+    with pytest.raises(SpaceExhausted, match=r"no room for big\.zip right now"):
         a.uploads.root(archive)
     assert not (a.folder / "uploads").exists() or not any((a.folder / "uploads").iterdir())

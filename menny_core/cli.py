@@ -7,7 +7,9 @@
 
 A mistake in the arguments or the data is one line on stderr and exit code 2 (as
 argparse does), never a traceback. `predict` reports each unusable image as a JSON
-object with an "error" and exits with 1 once all images are done.
+object with an "error" and exits with 1 once all images are done. `train` checks that
+--out can be written before it trains; if the save still fails at the end (a full disk),
+it says so in one line and exits with 1.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from kernels_playground.images import ImageError
 
 USAGE_ERROR = 2  # what argparse uses: the command cannot run as given
 SOME_FAILED = 1  # predict: some images could not be classified
+NOT_SAVED = 1  # train: the run finished but its weights could not be written
 
 
 class _Parser(argparse.ArgumentParser):
@@ -159,7 +162,13 @@ def _train(args: argparse.Namespace) -> int:
         on_batch=_progress(epoch_of, config.epochs),
         log=log,
     )
-    path = weights.save(out, result.model, result.metadata())
+    try:
+        path = weights.save(out, result.model, result.metadata())
+    except weights.WeightsError as error:  # checked before training; a disk can still fill
+        print(
+            f"menny train: error: trained, but the weights were not saved: {error}", file=sys.stderr
+        )
+        return NOT_SAVED
     print(f"trained in {time.perf_counter() - started:.1f} s; weights saved to {path}")
     if result.test_metrics is not None:
         print(_metrics_text(result.test_metrics.to_dict(), "test images"))

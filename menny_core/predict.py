@@ -7,12 +7,18 @@ upload as it saw its validation images:
     -> shortest side resized to image_size, centre square cropped   (mlx-data, the same
        two operations as stream.eval_batches; tiny images are scaled up)
     -> stream.normalize -> model -> logits -> softmax -> probabilities
+
+Weights are checked twice before they answer anyone: `weights.load` refuses a damaged file,
+and `Predictor` (so `check_weights`, for an app's start-up) runs a blank and a patterned
+picture through the model and refuses outputs that are not numbers. `probabilities` checks
+every answer too, so weights that overflow on one odd picture give a sentence, not "nan%".
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import mlx.core as mx
 import mlx.data as dx
@@ -21,7 +27,7 @@ import numpy as np
 from kernels_playground.images import load_rgb
 from menny_core.model import MennyCNN
 from menny_core.stream import normalize, resize_and_center_crop
-from menny_core.weights import load
+from menny_core.weights import WeightsError, load
 
 UNSURE_BELOW = 0.6  # a top probability under this is shown as "not sure"
 
@@ -49,12 +55,21 @@ def model_input(image: np.ndarray, image_size: int) -> np.ndarray:
 
 
 def probabilities(model: MennyCNN, image: np.ndarray, image_size: int) -> np.ndarray:
-    """Softmax of Menny's logits for one uint8 (H, W, 3) image: float64 (num_classes,)."""
+    """Softmax of Menny's logits for one uint8 (H, W, 3) image: float64 (num_classes,).
+
+    A WeightsError if they are not numbers (NaN/inf): damaged weights, not a bad picture.
+    """
     model.eval()
     batch = mx.array(normalize(model_input(image, image_size))[None])
     probs = mx.softmax(model(batch), axis=-1)  # the model returns logits: see model.py
     values = np.array(probs[0], dtype=np.float64)
-    return values / values.sum()  # exactly 1 after float32 rounding
+    total = values.sum()
+    if not (np.isfinite(values).all() and total > 0):
+        raise WeightsError(
+            "Menny's answer is not a number (NaN or infinity), so its weights are damaged; "
+            "train Menny again or use the shipped weights"
+        )
+    return values / total  # exactly 1 after float32 rounding
 
 
 def predict(
@@ -73,12 +88,37 @@ def predict(
     return Prediction(classes[top], ranked, bool(probs[top] < unsure_below))
 
 
+def _probe_pictures(size: int) -> list[np.ndarray]:
+    """Two uint8 (size, size, 3) pictures for a trial run: all black, and a colour ramp.
+
+    Black is what was asked for (a blank upload); it becomes all zeros after
+    standardisation, so it only exercises the biases. The ramp makes every weight count.
+    """
+    ramp = np.linspace(0, 255, size * size * 3).reshape(size, size, 3).astype(np.uint8)
+    return [np.zeros((size, size, 3), np.uint8), ramp]
+
+
 class Predictor:
-    """Weights loaded once, then `predictor(image)` as often as needed."""
+    """Weights loaded once and checked completely, then `predictor(image)` as often as needed.
+
+    Construction raises a WeightsError (one sentence naming the file, not its folder) for
+    any file `weights.load` refuses and for weights whose answers to a trial picture are
+    not numbers; so an app that builds its Predictor at start-up fails there, not on the
+    first visitor's upload.
+    """
 
     def __init__(self, weights_path: str | os.PathLike, unsure_below: float = UNSURE_BELOW):
         self.model, self.metadata = load(weights_path)
         self.unsure_below = unsure_below
+        size = int(self.metadata["image_size"])
+        try:
+            for picture in _probe_pictures(size):
+                probabilities(self.model, picture, size)
+        except WeightsError:
+            raise WeightsError(
+                f"{Path(weights_path).name} gives answers that are not numbers (NaN or "
+                f"infinity) for a trial picture; train Menny again or use the shipped weights"
+            ) from None
 
     @property
     def classes(self) -> list[str]:
@@ -86,3 +126,13 @@ class Predictor:
 
     def __call__(self, image_source: object) -> Prediction:
         return predict(self.model, self.metadata, image_source, self.unsure_below)
+
+
+def check_weights(weights_path: str | os.PathLike) -> dict:
+    """Validate a weights file completely and return its metadata, or raise a WeightsError.
+
+    For an app's start-up: loads the file (format, metadata ranges, tensor names, shapes,
+    dtypes, finite values: weights.load) and runs trial pictures through the model
+    (Predictor). Build a Predictor instead to keep the loaded model.
+    """
+    return Predictor(weights_path).metadata

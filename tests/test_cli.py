@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,19 @@ REPO = Path(__file__).resolve().parents[1]
 PYTHONPATH = os.environ.get("PYTHONPATH", "")
 
 
-def menny(*args: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.CompletedProcess:
-    """`menny ARGS` run from `cwd`, importing this checkout's menny_core (not an installed one)."""
+def menny(
+    *args: str, cwd: Path = REPO, timeout: float = 120, max_file_bytes: int | None = None
+) -> subprocess.CompletedProcess:
+    """`menny ARGS` run from `cwd`, importing this checkout's menny_core (not an installed one).
+
+    max_file_bytes: no file the command writes may grow past this (RLIMIT_FSIZE): a full
+    disk for this process only. Python ignores SIGXFSZ, so writes fail with EFBIG.
+    """
+
+    def limit_files() -> None:
+        if max_file_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
     return subprocess.run(
         [sys.executable, "-m", "menny_core.cli", *map(str, args)],
         capture_output=True,
@@ -23,6 +35,7 @@ def menny(*args: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.Comp
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), PYTHONPATH]))},
         timeout=timeout,
+        preexec_fn=limit_files,
     )
 
 
@@ -192,3 +205,94 @@ def test_portraits_per_class_has_a_maximum(tmp_path):
         "got 100000000"
     )
     assert not (tmp_path / "p").exists()
+
+
+# -- item 8 of the public-link issue: --out that only looks writable -------------------
+
+
+def test_out_that_cannot_really_be_written_is_refused_before_training(trained, tmp_path):
+    data = trained[0]
+    (tmp_path / "full.safetensors").symlink_to("/dev/full")
+    cases = {
+        "/proc/menny.safetensors": "--out /proc/menny.safetensors cannot be written: a new file "
+        "cannot be created in /proc (No such file or directory)",
+        "/sys/menny.safetensors": "--out /sys/menny.safetensors cannot be written: a new file "
+        "cannot be created in /sys (Permission denied)",
+        "full.safetensors": "--out full.safetensors cannot be written: it exists and is not a "
+        "regular file (a device, pipe or socket); give the name of a new or existing "
+        ".safetensors file",
+    }
+    for out, message in cases.items():
+        if out.startswith("/") and not Path(out).parent.is_dir():
+            continue  # no /proc or /sys on this system
+        # 500 epochs without early stopping: a check made after training would time out.
+        result = menny("train", "--data", data, "--out", out, "--epochs", 500, "--patience", 0,
+                       "--image-size", 32, cwd=tmp_path, timeout=60)  # fmt: skip
+        assert assert_one_line_error(result) == f"menny train: error: {message}"
+        assert "epoch" not in result.stdout
+    assert os.listdir(tmp_path) == ["full.safetensors"]
+
+
+def test_a_disk_that_fills_during_training_is_one_line_and_no_file(trained, tmp_path):
+    data = trained[0]
+    out = tmp_path / "w.safetensors"
+    result = menny("train", "--data", data, "--out", out, "--epochs", 1, "--image-size", 32,
+                   "--variant", "simple", max_file_bytes=20_000)  # fmt: skip
+    assert assert_one_line_error(result, code=1) == (
+        "menny train: error: trained, but the weights were not saved: w.safetensors could not "
+        "be written (File too large); no partial file was left and an earlier w.safetensors "
+        "is unchanged"
+    )
+    assert "epoch 1/1" in result.stdout and "weights saved" not in result.stdout
+    assert os.listdir(tmp_path) == []
+
+
+# -- item 10: weights files that load but would crash or answer "nan%" -----------------
+
+
+def _damaged_copy(weights: Path, folder: Path, poison: bool = False, **metadata) -> Path:
+    """A copy of real trained weights with its metadata changed or one value set to NaN."""
+    import mlx.core as mx
+
+    arrays, header = mx.load(str(weights), return_metadata=True)
+    if poison:
+        arrays["classifier.bias"] = arrays["classifier.bias"] * float("nan")
+    header = {"menny": json.dumps({**json.loads(header["menny"]), **metadata})}
+    copy = folder / "damaged.safetensors"
+    mx.save_safetensors(str(copy), arrays, metadata=header)
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            {"image_size": 100000},
+            "damaged.safetensors has no valid image_size in its metadata: image size must be "
+            "between 32 and 512 pixels per side for the complex variant, got 100000",
+        ),
+        (
+            {"image_size": 0},
+            "damaged.safetensors has no valid image_size in its metadata: image size must be "
+            "between 32 and 512 pixels per side for the complex variant, got 0",
+        ),
+        (
+            {"classes": [1, 2]},
+            "damaged.safetensors does not list at least two class names in its metadata",
+        ),
+        (
+            {"poison": True},
+            "damaged.safetensors is damaged: classifier.bias holds values that are not numbers "
+            "(NaN or infinity); train Menny again or use the shipped weights",
+        ),
+    ],
+    ids=["image_size 100000", "image_size 0", "classes not strings", "NaN"],
+)
+def test_damaged_weights_are_one_line_in_predict_and_evaluate(trained, tmp_path, damage, message):
+    data, weights, _ = trained
+    damaged = _damaged_copy(weights, tmp_path, **damage)
+    result = menny("predict", "--weights", damaged, data / "red" / "00.png")
+    assert assert_one_line_error(result) == f"menny predict: error: {message}"
+    assert result.stdout == ""  # not "red nan%"
+    result = menny("evaluate", "--data", data, "--weights", damaged)
+    assert assert_one_line_error(result) == f"menny evaluate: error: {message}"

@@ -12,9 +12,9 @@ from PIL import Image
 
 from kernels_playground.images import ImageError
 from menny_core.model import MennyCNN
-from menny_core.predict import Predictor, model_input, predict, probabilities
+from menny_core.predict import Predictor, check_weights, model_input, predict, probabilities
 from menny_core.stream import eval_batches, normalize
-from menny_core.weights import save
+from menny_core.weights import WeightsError, load, save
 
 CLASSES = ["CWK", "Cody", "Pippa", "RJ"]
 META = {"classes": CLASSES, "image_size": 32}
@@ -174,3 +174,46 @@ def test_predictor_loads_once_and_agrees_with_predict(model, tmp_path):
     assert predictor.classes == CLASSES
     ours = predictor(picture())
     assert ours.probabilities == pytest.approx(predict(model, META, picture()).probabilities)
+
+
+# -- weights that load but answer with NaN (item 10 of the public-link issue) ----------
+
+
+def test_probabilities_refuse_an_answer_that_is_not_a_number():
+    net = MennyCNN(4, "simple")
+    net.classifier.bias = mx.array([0.0, float("nan"), 0.0, 0.0])
+    with pytest.raises(WeightsError, match=r"^Menny's answer is not a number \(NaN or infinity\)"):
+        predict(net, META, picture())
+
+
+def _overflowing(tmp_path):
+    """A real file whose every value is finite (so weights.load accepts it) but whose
+    logits overflow to infinity on any picture with detail: softmax(inf - inf) is NaN."""
+    mx.random.seed(3)
+    net = MennyCNN(4, "simple")
+    net.classifier.weight = mx.full(net.classifier.weight.shape, 3e38)
+    return save(tmp_path / "huge.safetensors", net, META)
+
+
+def test_predictor_refuses_weights_whose_answers_are_not_numbers(tmp_path):
+    path = _overflowing(tmp_path)
+    load(path)  # every value is a number: only running the model shows the problem
+    for attempt in (Predictor, check_weights):
+        with pytest.raises(WeightsError) as caught:
+            attempt(path)
+        assert str(caught.value) == (
+            "huge.safetensors gives answers that are not numbers (NaN or infinity) for a "
+            "trial picture; train Menny again or use the shipped weights"
+        )
+
+
+def test_check_weights_returns_the_metadata_of_good_weights(model, tmp_path):
+    path = save(tmp_path / "m.safetensors", model, META)
+    metadata = check_weights(path)
+    assert metadata["classes"] == CLASSES and metadata["image_size"] == 32
+
+
+def test_predictor_refuses_an_image_size_training_never_writes(model, tmp_path):
+    path = save(tmp_path / "m.safetensors", model, {**META, "image_size": 100000})
+    with pytest.raises(WeightsError, match="between 8 and 512 pixels per side"):
+        Predictor(path)

@@ -8,6 +8,9 @@ class's score (logit) with respect to every input pixel. Where it is large, chan
 pixel would change the score most: those are the pixels the decision is most sensitive
 to. mx.grad computes it in one backward pass; the map is |gradient|, its largest value
 over the 3 colour channels, scaled to [0, 1].
+
+`look` does it all at once for the Classify tab: one forward pass records every stage's
+activation and the logits, one backward pass gives the saliency of the winning class.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from menny_core.predict import model_input
 from menny_core.stream import normalize
 
 
-def _input(image: np.ndarray, image_size: int) -> mx.array:
+def network_input(image: np.ndarray, image_size: int) -> mx.array:
     """uint8 (H, W, 3) -> the network's normalised (1, S, S, 3) float32 input."""
     return mx.array(normalize(model_input(image, image_size))[None])
 
@@ -33,7 +36,7 @@ def feature_maps(
     [("block 1 conv", float32 (S, S, C1)), ("block 1 relu", ...), ("block 1 pool",
     (S/2, S/2, C1)), ...], S = image_size, as the eval path resizes the image."""
     model.eval()
-    maps = model.feature_maps(_input(image, image_size))
+    maps = model.feature_maps(network_input(image, image_size))
     mx.eval([activation for _, activation in maps])
     return [(name, np.array(activation[0], dtype=np.float32)) for name, activation in maps]
 
@@ -48,6 +51,28 @@ def input_gradient(model: MennyCNN, x: mx.array, class_index: int) -> mx.array:
     return mx.grad(score)(x)
 
 
+def look(model: MennyCNN, x: mx.array) -> tuple[mx.array, mx.array, list[tuple[str, mx.array]]]:
+    """One forward and one backward pass over a normalised (1, S, S, 3) NHWC input.
+
+    Returns (logits (1, num_classes), d top logit / d x (1, S, S, 3), every stage's
+    activation as in `feature_maps`), all lazy: mx.eval them together. The top class is
+    picked inside the pass (argmax has no gradient), so nothing runs twice.
+    """
+    model.eval()
+
+    def top_score(pixels: mx.array):
+        maps = model.feature_maps(pixels)
+        # The head of MennyCNN.__call__ on the last pooled map: the textbook order
+        # pool(relu(x)) gives the very numbers relu(pool(x)) gives, so these are the
+        # model's logits bit for bit (tests compare them with model(x)).
+        logits = model.classifier(model.dropout(maps[-1][1].mean(axis=(1, 2))))
+        top = mx.stop_gradient(mx.argmax(logits[0]))
+        return logits[0, top], logits, maps
+
+    (_, logits, maps), gradient = mx.value_and_grad(top_score)(x)
+    return logits, gradient, maps
+
+
 def saliency(
     model: MennyCNN,
     image: np.ndarray,
@@ -55,13 +80,9 @@ def saliency(
     image_size: int = IMAGE_SIZE,
 ) -> np.ndarray:
     """Saliency of one class (default: the predicted one) for a uint8 (H, W, 3) image:
-    float32 (H, W) in [0, 1], 1 at the most influential pixel.
-
-    The network saw the central square of the image (shortest side), so the map covers
-    that square, resized back to the image's pixels; the cropped-off sides are 0.
-    """
+    float32 (H, W) in [0, 1], 1 at the most influential pixel (see `saliency_map`)."""
     image = np.asarray(image)
-    x = _input(image, image_size)
+    x = network_input(image, image_size)
     model.eval()
     if class_index is None:
         class_index = int(mx.argmax(model(x)[0]).item())
@@ -69,13 +90,21 @@ def saliency(
         raise ValueError(
             f"class_index must be from 0 to {model.num_classes - 1}, got {class_index}"
         )
-    grad = np.array(input_gradient(model, x, class_index)[0], dtype=np.float32)
-    heat = np.abs(grad).max(axis=-1)
-    height, width = image.shape[:2]
+    gradient = np.array(input_gradient(model, x, class_index)[0], dtype=np.float32)
+    return saliency_map(gradient, *image.shape[:2])
+
+
+def saliency_map(gradient: np.ndarray, height: int, width: int) -> np.ndarray:
+    """An input gradient (S, S, 3) as a saliency map for an image of height x width pixels:
+    float32 (height, width) in [0, 1], 1 at the most influential pixel.
+
+    Each pixel's heat is its largest |gradient| over the colour channels. The network saw
+    the central square of the image (shortest side), so the map covers that square,
+    resized back to the image's pixels; the cropped-off sides are 0.
+    """
+    heat = np.abs(np.asarray(gradient, dtype=np.float32)).max(axis=-1)
     side = min(height, width)
-    square = Image.fromarray(heat.astype(np.float32), mode="F").resize(
-        (side, side), Image.Resampling.BILINEAR
-    )
+    square = Image.fromarray(heat, mode="F").resize((side, side), Image.Resampling.BILINEAR)
     full = np.zeros((height, width), dtype=np.float32)
     top, left = (height - side) // 2, (width - side) // 2
     square = np.clip(np.asarray(square), 0.0, None)

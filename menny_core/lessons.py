@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # types only: writing a sentence needs no MLX
+    from menny_core.explain_photo import LayerMaps
     from menny_core.predict import Prediction
     from menny_core.train import EpochStats, TrainResult
 
@@ -26,22 +27,41 @@ def verdict(prediction: Prediction, unsure_below: float) -> str:
     return f"Menny says **{prediction.label}** ({top:.0%})."
 
 
-def classify_lesson(probabilities: dict[str, float], image_size: int) -> str:
+def classify_lesson(
+    probabilities: dict[str, float],
+    image_size: int,
+    layers: Sequence[LayerMaps] = (),
+) -> str:
     """Softmax with this photo's probabilities (which sum to 1), why a confident answer
     can still be wrong, and the photo's way in: resized to image_size x image_size,
-    normalised, batched as (1, S, S, 3) NHWC; then what the saliency map shows."""
+    normalised, batched as (1, S, S, 3) NHWC; then what the saliency map shows and, given
+    the feature sheet's `layers` (explain_photo.LayerMaps), what each of its rows is."""
     shown = ", ".join(f"{name} {p:.3f}" for name, p in probabilities.items())
     size = image_size
-    return (
+    text = [
         f"The last layer gives one score (logit) per class; softmax p_i = exp(z_i) / sum_j "
         f"exp(z_j) turns them into probabilities that are positive and sum to 1: {shown}. "
         "A high probability is not a guarantee: a photo of something else still gets "
-        "probabilities over these classes only, hence the 'not sure' threshold.\n\n"
+        "probabilities over these classes only, hence the 'not sure' threshold.",
         f"Before that, the photo was resized to {size}x{size}, normalised with the training "
         f"mean and std, and given a batch dimension: the network takes (1, {size}, {size}, 3), "
         "NHWC. An RGBA photo's alpha channel is composited away first. The saliency map "
-        "shows which pixels would change the winning score most (|d score / d pixel|)."
-    )
+        "shows which pixels would change the winning score most (|d score / d pixel|).",
+    ]
+    if layers:
+        rows = "; ".join(
+            f"{layer.name}: {layer.shape[0]}x{layer.shape[1]}, {layer.shape[2]} channels"
+            for layer in layers
+        )
+        text.append(
+            f"The feature-map picture has one row per conv layer ({rows}) and shows each "
+            f"layer's first {max(layer.shown for layer in layers)} channels, each on its own "
+            "scale: blue negative, white 0, red positive (a map with no negative value runs "
+            "from black 0 to white). Every 2x2 pool halves the grid, so a "
+            "square in a later row stands for a larger patch of the photo, and its filters "
+            "combine the earlier layer's channels into larger patterns."
+        )
+    return "\n\n".join(text)
 
 
 def epoch_status(stats: EpochStats, epochs: int) -> str:

@@ -5,12 +5,14 @@ import numpy as np
 import pytest
 
 from menny_core.insight import (
-    _input,
     feature_maps,
     heat_colours,
     input_gradient,
+    look,
+    network_input,
     overlay,
     saliency,
+    saliency_map,
 )
 from menny_core.model import MennyCNN
 
@@ -62,12 +64,36 @@ def test_saliency_is_a_unit_map_of_the_image_size(model):
 
 def test_saliency_is_the_normalised_gradient_of_the_chosen_class(model):
     image = picture(16, 16, seed=1)  # already the network's size: no resizing in between
-    grad = np.abs(np.array(input_gradient(model, _input(image, 16), 2))[0]).max(axis=-1)
+    grad = np.abs(np.array(input_gradient(model, network_input(image, 16), 2))[0]).max(axis=-1)
     np.testing.assert_allclose(
         saliency(model, image, class_index=2, image_size=16), grad / grad.max(), atol=1e-6
     )
     with pytest.raises(ValueError, match="class_index must be from 0 to 2, got 3"):
         saliency(model, image, class_index=3, image_size=16)
+
+
+def test_look_is_the_model_its_feature_maps_and_the_top_class_gradient(model):
+    """One pass gives model(x)'s logits bit for bit, the stages of feature_maps and
+    input_gradient of the highest logit's class."""
+    x = network_input(picture(20, 20, seed=2), 16)
+    logits, gradient, stages = look(model, x)
+    mx.eval(logits, gradient, stages)
+    np.testing.assert_array_equal(np.array(logits), np.array(model(x)))
+    top = int(np.argmax(np.array(logits)[0]))
+    np.testing.assert_array_equal(np.array(gradient), np.array(input_gradient(model, x, top)))
+    expected = model.feature_maps(x)
+    assert [name for name, _ in stages] == [name for name, _ in expected]
+    for (_, got), (_, want) in zip(stages, expected, strict=True):
+        np.testing.assert_array_equal(np.array(got), np.array(want))
+
+
+def test_saliency_map_covers_the_central_square():
+    gradient = np.zeros((2, 2, 3), np.float32)
+    gradient[0, 0] = [0.5, -2.0, 1.0]  # the largest |value| over channels: 2
+    gradient[1, 1, 2] = 1.0
+    heat = saliency_map(gradient, 2, 4)  # a 2x2 square in the middle of a 2x4 image
+    np.testing.assert_array_equal(heat, [[0, 1, 0, 0], [0, 0, 0.5, 0]])
+    assert saliency_map(np.zeros((2, 2, 3)), 3, 3).max() == 0.0  # no gradient, no heat
 
 
 def test_feature_maps_of_an_image(model):

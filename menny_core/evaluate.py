@@ -20,6 +20,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from menny_core.markdown import escape
 from menny_core.stream import eval_batches
 
 Sample = tuple[str, int]
@@ -125,7 +126,8 @@ def evaluate(
 
 def metrics_markdown(metrics: Metrics, note: str = "") -> str:
     """Test accuracy and loss in bold, then `note` (a sentence), then a markdown table
-    of precision, recall and F1 (two decimals) and the number of images of each class."""
+    of precision, recall and F1 (two decimals) and the number of images of each class.
+    Class names are a visitor's folder names: escaped, so they show as typed."""
     headline = f"**Test accuracy {metrics.accuracy:.1%}**, loss {metrics.loss:.3f}."
     lines = [
         f"{headline} {note}" if note else headline,
@@ -135,7 +137,7 @@ def metrics_markdown(metrics: Metrics, note: str = "") -> str:
     ]
     for name, score in metrics.per_class.items():
         lines.append(
-            f"| {name} | {score['precision']:.2f} | {score['recall']:.2f} | "
+            f"| {escape(name)} | {score['precision']:.2f} | {score['recall']:.2f} | "
             f"{score['f1']:.2f} | {score['support']} |"
         )
     return "\n".join(lines)

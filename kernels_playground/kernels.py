@@ -14,6 +14,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from kernels_playground.numbers import NumberError, parse_number
+
 MAX_KERNEL_SIDE = 15
 # The largest |weight|. A feature map value sums at most 15*15 = 225 products of a weight and
 # a pixel (one channel, or a luminance mix whose weights sum to 1), so with pixels up to
@@ -76,6 +78,11 @@ def validate_kernel(array: object) -> np.ndarray:
     """
     try:
         values = np.asarray(array, dtype=np.float64)
+    except OverflowError:  # a Python int beyond float64, e.g. 10**400 sent through an API
+        raise ValueError(
+            f"kernel weights must be between -{MAX_KERNEL_WEIGHT:,.0f} and "
+            f"{MAX_KERNEL_WEIGHT:,.0f}, got an integer too large for a float"
+        ) from None
     except (TypeError, ValueError):
         raise TypeError(
             f"the kernel must be a 2-D grid of numbers, got {type(array).__name__}"
@@ -84,11 +91,7 @@ def validate_kernel(array: object) -> np.ndarray:
         raise ValueError(f"the kernel must be 2-D (rows x columns), got shape {values.shape}")
     if values.size == 0:
         raise ValueError("empty kernel: give at least one number")
-    rows, cols = values.shape
-    if max(rows, cols) > MAX_KERNEL_SIDE:
-        raise ValueError(
-            f"kernel is {rows}x{cols}; the largest allowed is {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}"
-        )
+    _check_sides(*values.shape)
     bad = np.argwhere(~np.isfinite(values))
     if len(bad):
         row, col = bad[0]
@@ -106,6 +109,13 @@ def validate_kernel(array: object) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.float32)
 
 
+def _check_sides(rows: int, cols: int) -> None:
+    if max(rows, cols) > MAX_KERNEL_SIDE:
+        raise ValueError(
+            f"kernel is {rows}x{cols}; the largest allowed is {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}"
+        )
+
+
 def parse_kernel(grid: object) -> np.ndarray:
     """A kernel from text or a table, as a float32 (rows, columns) array.
 
@@ -113,7 +123,9 @@ def parse_kernel(grid: object) -> np.ndarray:
     spaces or commas; brackets as in "[[1, 0], [0, 1]]" are fine), or a list of rows as a
     gr.Dataframe gives (cells are numbers, strings or None; empty trailing rows and columns
     are ignored), or a numpy array / pandas DataFrame. Numbers may be integers, decimals,
-    fractions like 1/9, negative, or in exponent form.
+    fractions like 1/9, negative, or in exponent form; text cells are read by
+    `numbers.parse_number` (at most 32 characters, exponents -45..38), so the work is
+    bounded by 15x15 short numbers whatever was sent.
     """
     if isinstance(grid, str):
         return validate_kernel(_parse_text(grid))
@@ -180,6 +192,8 @@ def _parse_rows(grid: list | tuple) -> list[list[float]]:
 def _numbers(rows: list[list[object]]) -> list[list[float]]:
     if not rows:
         raise ValueError("empty kernel: give at least one number")
+    # The size first: a grid of a million cells is refused before any of them is read.
+    _check_sides(len(rows), max(len(row) for row in rows))
     values = [
         [_number(cell, r, c) for c, cell in enumerate(row, 1)] for r, row in enumerate(rows, 1)
     ]
@@ -196,16 +210,17 @@ def _number(cell: object, row: int, col: int) -> float:
     if isinstance(cell, bool):
         raise ValueError(f"row {row}, column {col}: {cell!r} is not a number")
     if isinstance(cell, (int, float, np.integer, np.floating)):
-        value = float(cell)
-    else:
-        token = str(cell).strip().replace("\u2212", "-")
         try:
-            value = float(Fraction(token))  # "1/9", "-0.5", "2e-3", "7"
-        except (ValueError, ZeroDivisionError):
-            try:
-                value = float(token)  # "inf", "nan": parsed, then rejected below
-            except ValueError:
-                raise ValueError(f"row {row}, column {col}: {token!r} is not a number") from None
-    if not math.isfinite(value):
-        raise ValueError(f"row {row}, column {col}: {cell!r} is not a finite number")
-    return value
+            value = float(cell)
+        except OverflowError:  # a Python int beyond float64 (JSON allows any length)
+            raise ValueError(
+                f"row {row}, column {col}: the integer is too large; kernel weights must be "
+                f"between -{MAX_KERNEL_WEIGHT:,.0f} and {MAX_KERNEL_WEIGHT:,.0f}"
+            ) from None
+        if not math.isfinite(value):
+            raise ValueError(f"row {row}, column {col}: {cell!r} is not a finite number")
+        return value
+    try:
+        return parse_number(str(cell))
+    except NumberError as error:
+        raise NumberError(f"row {row}, column {col}: {error}") from None

@@ -7,6 +7,8 @@ quote a size the computation did not produce.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from kernels_playground.arithmetic import (
     conv_output_formula,
     conv_output_size,
@@ -17,6 +19,22 @@ from kernels_playground.shapes import StackShapes
 
 # (window, stride) of the pooling after the convolution, or None for no pooling.
 Pool = tuple[int, int] | None
+
+# The Shapes table's headers, one per cell of a `table_rows` row.
+TABLE_COLUMNS = [
+    "layer",
+    "output HxWxC",
+    "MLX output",
+    "parameters",
+    "multiply-adds",
+    "receptive field",
+    "height arithmetic",
+]
+# A browser (JavaScript numbers) holds integers exactly only below 2**53, and Gradio's JSON
+# encoder refuses any beyond 64 bits ("Integer exceeds 64-bit range"). A legal stack reaches
+# 6.87e+19 multiply-adds (8192x8192x4096 input, one 255x255 conv to 4096 channels) and a
+# receptive field of 1e+154 (64 layers of stride 255), so big counts are shown as text.
+EXACT_INT_LIMIT = 2**53
 
 
 def size_sums(
@@ -118,6 +136,34 @@ def mlx_output_cells(stack: StackShapes) -> list[str]:
     MLX was not run (`stack.mlx_skipped` says why; `stack_summary` quotes it)."""
     outputs = stack.mlx_outputs or [None] * len(stack.layers)
     return ["not run" if shape is None else "x".join(map(str, shape)) for shape in outputs]
+
+
+def display_count(count: int) -> int | str:
+    """A count as a table cell: the int itself when |count| < 2**53 (exact in JSON and in a
+    browser), otherwise text with 3 significant digits, "6.87e+19" (never overflows: no
+    float is involved)."""
+    return count if abs(count) < EXACT_INT_LIMIT else f"{Decimal(count):.3g}"
+
+
+def table_rows(stack: StackShapes) -> list[list[int | str]]:
+    """The Shapes table, one row per layer, cells in TABLE_COLUMNS order, safe to send as JSON.
+
+    Each row: name, "HxWxC" from arithmetic, the MLX cell (`mlx_output_cells`), parameters,
+    multiply-adds, receptive field (counts through `display_count`), the height formula.
+    The exact counts stay in `stack`; `stack_summary` prints the totals in full.
+    """
+    return [
+        [
+            layer.name,
+            "x".join(map(str, layer.output)),
+            mlx,
+            display_count(layer.parameters),
+            display_count(layer.multiply_adds),
+            display_count(layer.receptive_field),
+            layer.formula_h,
+        ]
+        for layer, mlx in zip(stack.layers, mlx_output_cells(stack), strict=True)
+    ]
 
 
 def shapes_lesson(stack: StackShapes, input_hw: tuple[int, int], channels: int) -> str:

@@ -6,8 +6,9 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
+from kernels_playground import images
 from kernels_playground.images import MAX_PIXELS, ImageError, fit_within, load_rgb
 
 RED = (255, 0, 0)
@@ -230,3 +231,129 @@ def test_fit_within_keeps_aspect():
     assert fit_within(np.zeros((300, 7), np.uint8), 30).shape == (30, 1)
     with pytest.raises(ValueError, match="max_side"):
         fit_within(image, 0)
+
+
+# -- max_side: shrink while decoding, same result as fit_within(load_rgb(...)) -----------
+
+
+def scene(width: int = 1201, height: int = 901) -> np.ndarray:
+    """An (H, W, 4) uint8 RGBA picture with gradients, hard edges, stripes and a soft alpha:
+    odd sides so the reduction's last blocks are partial."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    disc = ((x - width * 0.4) ** 2 + (y - height * 0.5) ** 2) < (height * 0.3) ** 2
+    stripes = (x // 7 + y // 11) % 2 == 0
+    rgba = np.stack(
+        [
+            255 * x / width,
+            np.where(disc, 230, 40 + 80 * y / height),
+            np.where(stripes, 200, 60),
+            np.clip(255 * (1.2 - x / width), 0, 255),
+        ],
+        axis=2,
+    )
+    return rgba.astype(np.uint8)
+
+
+def as_mode(kind: str) -> tuple[Image.Image, dict]:
+    """The scene as a Pillow image of mode/format `kind`, and the options to save it with."""
+    rgba = Image.fromarray(scene(), "RGBA")
+    if kind in ("RGBA", "LA"):
+        return rgba.convert(kind), {}
+    if kind == "P":  # a palette with one transparent colour, as in GIFs and small PNGs
+        return rgba.convert("RGB").quantize(64), {"transparency": 0}
+    if kind == "I;16":
+        return Image.fromarray(np.asarray(rgba)[:, :, 0].astype(np.uint16) * 257), {}
+    if kind == "I":  # signed 32-bit samples outside 0..65535: stretched from the whole range
+        return Image.fromarray(np.asarray(rgba)[:, :, 1].astype(np.int32) * 1000 - 90_000), {}
+    if kind == "F":  # floats in [0, 1], but one band of rows only reaches 0.25
+        values = np.asarray(rgba)[:, :, 0].astype(np.float32) / 255
+        values[:300] *= 0.25
+        return Image.fromarray(values), {}
+    return rgba.convert(kind), {}
+
+
+CASES = [
+    ("RGB", "png"),
+    ("RGB", "jpg"),
+    ("RGBA", "png"),
+    ("RGBA", "webp"),
+    ("LA", "png"),
+    ("L", "jpg"),
+    ("P", "png"),
+    ("P", "gif"),
+    ("I;16", "png"),
+    ("I", "tif"),
+    ("F", "tif"),
+    ("CMYK", "jpg"),
+    ("CMYK", "tif"),
+    ("1", "bmp"),
+]
+
+
+@pytest.fixture(scope="module")
+def scene_file(tmp_path_factory):
+    """The scene saved once per (mode, format) for the whole module: path of it."""
+    folder, paths = tmp_path_factory.mktemp("scenes"), {}
+
+    def path_of(kind: str, ext: str) -> str:
+        if (kind, ext) not in paths:
+            image, options = as_mode(kind)
+            name = f"{kind.replace(';', '')}.{ext}"
+            paths[kind, ext] = saved(folder, image, name, **options)
+        return paths[kind, ext]
+
+    return path_of
+
+
+@pytest.mark.parametrize("kind,ext", CASES)
+@pytest.mark.parametrize("side", [60, 100, 170])  # shrunk by 6, 4 and 2 before Lanczos
+def test_max_side_gives_fit_within_of_the_full_image(scene_file, kind, ext, side):
+    path = scene_file(kind, ext)
+    expected = fit_within(load_rgb(path), side)
+    out = load_rgb(path, max_side=side)
+    assert out.shape == expected.shape == (round(901 * side / 1201), side, 3)
+    assert out.dtype == np.uint8 and out.flags.writeable and out.flags.c_contiguous
+    difference = np.abs(out.astype(int) - expected)
+    # A JPEG is decoded at 1/2 or 1/4 scale from its DCT, others are box-averaged first:
+    # within a level on average of resampling all 1.08 M pixels. A dithered 1-bit image
+    # is pure pixel-level noise, where any two downscalers differ most.
+    assert difference.mean() < (2.5 if kind == "1" else 1.0), (kind, ext)
+
+
+@pytest.mark.parametrize("kind", ["RGBA", "P", "I", "F", "1"])
+def test_band_by_band_reduction_equals_reducing_the_whole_rgb_image(scene_file, kind):
+    path = scene_file(kind, "tif" if kind in ("I", "F") else "png")
+    opened = Image.open(path)
+    opened.load()
+    factor = 5  # 1201 x 5 x rows per band: 174 rows = 6 bands, the last one partial
+    whole = np.asarray(Image.fromarray(load_rgb(path)).reduce(factor))
+    np.testing.assert_array_equal(images._box_reduced(opened, factor), whole)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_applied_with_or_without_max_side(tmp_path, orientation):
+    image = Image.fromarray(scene(301, 200)[:, :, :3])
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    path = saved(tmp_path, image, "phone.png", exif=exif)
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+    np.testing.assert_array_equal(load_rgb(path), upright)
+    out = load_rgb(path, max_side=60)
+    expected = fit_within(upright, 60)
+    assert out.shape == expected.shape
+    assert np.abs(out.astype(int) - expected).mean() < 1.5
+
+
+def test_max_side_for_arrays_and_pil_images_and_small_images(tmp_path):
+    pixels = scene(300, 200)[:, :, :3]
+    assert load_rgb(pixels, max_side=30).shape == (20, 30, 3)
+    np.testing.assert_array_equal(load_rgb(pixels, max_side=300), pixels)  # small enough
+    path = saved(tmp_path, Image.fromarray(scene()[:, :, :3]), "big.jpg")
+    lazy = Image.open(path)
+    assert load_rgb(lazy, max_side=50).shape == (38, 50, 3)
+    assert lazy.size == (1201, 901)  # a caller's image is never drafted smaller in place
+
+
+def test_max_side_is_checked_before_decoding():
+    with pytest.raises(ValueError, match=r"^max_side must be >= 1, got 0$"):
+        load_rgb(b"not an image", max_side=0)

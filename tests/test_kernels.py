@@ -1,8 +1,14 @@
 """Presets and the kernel parser: numbers, shapes and every error names the cell."""
 
+import re
+from fractions import Fraction
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from kernels_playground import kernels, numbers
 from kernels_playground.convolve import apply_kernel
 from kernels_playground.kernels import (
     DESCRIPTIONS,
@@ -12,6 +18,13 @@ from kernels_playground.kernels import (
     format_kernel,
     parse_kernel,
     validate_kernel,
+)
+from kernels_playground.numbers import (
+    MAX_EXPONENT,
+    MAX_NUMBER_CHARS,
+    MIN_EXPONENT,
+    NumberError,
+    parse_number,
 )
 from kernels_playground.render import render_feature_map
 
@@ -156,3 +169,98 @@ def test_a_16x16_grid_is_refused_by_naming_the_15x15_limit():
     with pytest.raises(ValueError) as caught:
         parse_kernel("\n".join(["1 " * 16] * 16))
     assert str(caught.value) == "kernel is 16x16; the largest allowed is 15x15"
+
+
+# -- hostile text: bounded work, one sentence ------------------------------------
+
+# Each is at most a few dozen characters, yet read naively costs seconds to minutes
+# (Fraction builds 10**exponent) or raises OverflowError instead of a sentence.
+HOSTILE = [
+    ("1e-10000000", "'1e-10000000' has the exponent -10000000; exponents must be between -45"),
+    ("1e400", "'1e400' has the exponent 400; exponents must be between -45 and 38"),
+    ("-1E39", "has the exponent 39"),
+    ("2.5e-46", "has the exponent -46"),
+    ("1e" + "9" * 30, "exponents must be between -45 and 38 (what float32 can hold)"),
+    (".5e-" + "9" * 28, "exponents must be between -45 and 38"),
+    ("1/" + "9" * 40, "is 42 characters long; write a number of at most 32 characters"),
+    ("9" * 33, "is 33 characters long"),
+    ("1" * 100_000, "is 100,000 characters long"),
+]
+
+
+@pytest.fixture
+def fraction_calls(monkeypatch):
+    """Every argument Fraction receives while parsing text (the costly, exact step)."""
+    calls = []
+
+    def spy(*args):
+        calls.append(args)
+        return Fraction(*args)
+
+    monkeypatch.setattr(numbers, "Fraction", spy)
+    return calls
+
+
+@pytest.mark.parametrize("token,message", HOSTILE)
+def test_hostile_numbers_are_refused_before_any_arithmetic(token, message, fraction_calls):
+    grid = "\n".join([" ".join([token] * MAX_KERNEL_SIDE)] * MAX_KERNEL_SIDE)  # worst case
+    with pytest.raises(ValueError) as caught:
+        parse_kernel(grid)
+    assert str(caught.value).startswith("row 1, column 1: ")
+    assert message in str(caught.value)
+    assert len(str(caught.value)) < 200  # a sentence, never the whole token echoed back
+    with pytest.raises(NumberError, match=re.escape(message)):
+        parse_number(token)
+    assert fraction_calls == []  # refused by reading characters only: 10**N was never built
+
+
+def test_the_largest_accepted_numbers_stay_cheap_and_exact(fraction_calls):
+    longest = ["-123456789012345678901.23456e-45", "-123456789012345/123456789012345"]
+    assert [len(token) for token in longest] == [MAX_NUMBER_CHARS] * 2
+    assert parse_number(longest[0]) == float(Fraction(longest[0]))
+    assert parse_number(longest[1]) == -1.0
+    row = " ".join(longest[i % 2] for i in range(MAX_KERNEL_SIDE))
+    kernel = parse_kernel("\n".join([row] * MAX_KERNEL_SIDE))
+    assert kernel.shape == (MAX_KERNEL_SIDE, MAX_KERNEL_SIDE)
+    # Fraction only ever sees "a/b" with at most 31 digits in all: never a power of ten.
+    assert {args for args in fraction_calls} == {(longest[1],)}
+
+
+def test_a_huge_grid_is_refused_before_its_cells_are_read(monkeypatch):
+    read = []
+    monkeypatch.setattr(kernels, "parse_number", lambda text: read.append(text) or 1.0)
+    with pytest.raises(ValueError, match=r"^kernel is 1000x1000; the largest allowed is 15x15$"):
+        parse_kernel("\n".join(["1e-10000000 " * 1000] * 1000))
+    with pytest.raises(ValueError, match=r"^kernel is 2x200; the largest"):
+        parse_kernel([["1"] * 200, ["1"]])
+    assert read == []
+
+
+def test_huge_integers_from_a_table_or_an_array_are_sentences():
+    with pytest.raises(ValueError, match=r"^row 1, column 2: the integer is too large; kernel"):
+        parse_kernel([[1, 10**400]])
+    with pytest.raises(ValueError, match="got an integer too large for a float"):
+        validate_kernel([[10**400]])
+
+
+@pytest.mark.parametrize(
+    "token,expected",
+    [("7", 7.0), ("-0.5", -0.5), (".25", 0.25), ("2e-3", 0.002), ("1/9", 1 / 9), ("+3.", 3.0)],
+)
+def test_parse_number_reads_what_learners_type(token, expected):
+    assert parse_number(f" {token} ") == expected
+    assert parse_number(token.replace("-", "\u2212")) == expected
+
+
+@given(
+    st.decimals(allow_nan=False, allow_infinity=False).filter(
+        lambda d: len(str(d)) <= MAX_NUMBER_CHARS
+    )
+)
+def test_parse_number_rounds_like_an_exact_fraction(number):
+    text = str(number)  # "-0.0012", "1.5E+7", "3E-80": Python's own decimal spellings
+    if "E" in text and not MIN_EXPONENT <= int(text.split("E")[1]) <= MAX_EXPONENT:
+        with pytest.raises(NumberError, match="exponents must be between"):
+            parse_number(text)
+    else:
+        assert parse_number(text) == float(Fraction(text))  # the exact oracle, bounded here

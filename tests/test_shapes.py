@@ -4,10 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kernels_playground.lessons import TABLE_COLUMNS, display_count, table_rows
 from kernels_playground.shapes import (
     LAYER_COLUMNS,
     MAX_CHANNELS,
@@ -388,3 +390,38 @@ def test_the_stack_that_crashed_mlx_now_answers_at_once():
         "not checked with MLX: this stack needs 6.39 G multiply-adds, more than the 500 M this "
         "demo runs per request",
     ]
+
+
+def test_table_rows_keep_every_count_sendable_as_json():
+    # The largest legal conv: its multiply-adds pass 2**63 and once crashed the app's JSON.
+    huge = describe_stack((8192, 8192), 4096, [LayerRow("conv", 255, out_channels=4096)])
+    macs = 7938 * 7938 * 4096 * 255 * 255 * 4096
+    assert huge.layers[0].multiply_adds == macs > 2**63
+    with pytest.raises(TypeError, match="Integer exceeds 64-bit range"):
+        orjson.dumps(macs)  # Gradio's encoder: why the table needs display cells
+    rows = table_rows(huge)
+    assert rows == [
+        [
+            "layer 1 (conv 255x255)",
+            "7938x7938x4096",
+            "not run",
+            255 * 255 * 4096 * 4096 + 4096,  # 1.09e12: exact, an int
+            "6.87e+19",
+            255,
+            "(8192 - 255 + 2*0) / 1 + 1 = 7938",
+        ]
+    ]
+    assert len(rows[0]) == len(TABLE_COLUMNS)
+    assert orjson.loads(orjson.dumps(rows)) == rows
+    # 64 layers of stride 255: the receptive field reaches 1e+154, also shown as text.
+    deep = describe_stack((8192, 8192), 3, [LayerRow("conv", 255, 255, 255, 1, 1)] * MAX_LAYERS)
+    field = table_rows(deep)[-1][TABLE_COLUMNS.index("receptive field")]
+    assert field == f"{deep.layers[-1].receptive_field:.3g}" == "1.04e+154"
+    orjson.dumps(table_rows(deep))
+
+
+def test_display_count_is_exact_below_2_to_the_53():
+    assert display_count(2**53 - 1) == 9_007_199_254_740_991
+    assert display_count(2**53) == "9.01e+15"
+    assert display_count(0) == 0 and display_count(-(2**60)) == "-1.15e+18"
+    assert display_count(10**400) == "1.00e+400"  # beyond any float: still no overflow

@@ -16,9 +16,9 @@ median of N interleaved runs after warm-up of:
 
 The probabilities of both paths are checked equal before anything is timed. The last line is
 one JSON object: per picture old_ms, new_ms, ratio = old_ms / new_ms (> 1: new is faster) and
-new_jpeg_overlay_ms; and the OPENBLAS_NUM_THREADS in effect. MLX's GEMMs run in numpy's
-OpenBLAS (see fast_blas.py), whose worker threads spin: on a busy 2-core machine compare a
-run with OPENBLAS_NUM_THREADS=1.
+new_jpeg_overlay_ms; then the OPENBLAS_NUM_THREADS in effect and the 1-minute load average.
+MLX's GEMMs run in numpy's OpenBLAS (see fast_blas.py), whose worker threads spin: on a busy
+2-core machine compare a run with OPENBLAS_NUM_THREADS=1.
 
     python bench/classify_speed.py [--repeats 15]
 """
@@ -157,6 +157,7 @@ def main() -> None:
                 "new_jpeg_overlay_ms": round(jpeg, 1),
             }
     results["openblas_threads"] = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    results["load_average_1min"] = round(os.getloadavg()[0], 2)  # others' work slows all of it
     print(json.dumps(results))
 
 

@@ -33,7 +33,7 @@ from gradio.utils import get_upload_folder
 from kernels_playground import arithmetic
 from kernels_playground.convolve import apply_kernel, relu, warm_up
 from kernels_playground.explain import step_at
-from kernels_playground.images import MAX_PIXELS, ImageError, fit_within, load_rgb
+from kernels_playground.images import MAX_PIXELS, ImageError, load_rgb, upright_size
 from kernels_playground.kernels import (
     DESCRIPTIONS,
     MAX_KERNEL_SIDE,
@@ -42,11 +42,12 @@ from kernels_playground.kernels import (
     parse_kernel,
 )
 from kernels_playground.lessons import (
-    mlx_output_cells,
+    TABLE_COLUMNS,
     playground_lesson,
     shapes_lesson,
     size_sums,
     stack_summary,
+    table_rows,
 )
 from kernels_playground.pooling import pool
 from kernels_playground.render import render_feature_map
@@ -173,11 +174,12 @@ def uploaded_file(value) -> str | None:
 
 @functools.lru_cache(maxsize=8)
 def _load(path: str, mtime: float) -> tuple[np.ndarray, str]:
-    image = load_rgb(path, max_pixels=MAX_PIXELS)
-    height, width = image.shape[:2]
-    small = fit_within(image, PLAYGROUND_SIDE)
+    # Decoded straight to the size shown (JPEG at 1/2..1/8 scale, others band by band):
+    # a 40-megapixel upload costs tens of megabytes, not hundreds.
+    small = load_rgb(path, max_pixels=MAX_PIXELS, max_side=PLAYGROUND_SIDE)
+    width, height = upright_size(path)
     note = ""
-    if small.shape[:2] != (height, width):
+    if max(width, height) > PLAYGROUND_SIDE:
         note = (
             f"Your {width}x{height} image was shrunk to {small.shape[1]}x{small.shape[0]} "
             f"(longest side {PLAYGROUND_SIDE}) so the playground answers at once."
@@ -299,29 +301,7 @@ def shapes(height, width, channels, layers):
     channels = whole_from(channels, "Input channels", 1)
     rows = layers.values.tolist() if isinstance(layers, pd.DataFrame) else layers
     result = describe_stack(size, channels, layer_rows(rows))
-    table = pd.DataFrame(
-        [
-            [
-                layer.name,
-                "x".join(map(str, layer.output)),
-                mlx,
-                layer.parameters,
-                layer.multiply_adds,
-                layer.receptive_field,
-                layer.formula_h,
-            ]
-            for layer, mlx in zip(result.layers, mlx_output_cells(result), strict=True)
-        ],
-        columns=[
-            "layer",
-            "output HxWxC",
-            "MLX output",
-            "parameters",
-            "multiply-adds",
-            "receptive field",
-            "height arithmetic",
-        ],
-    )
+    table = pd.DataFrame(table_rows(result), columns=TABLE_COLUMNS)
     return table, stack_summary(result), shapes_lesson(result, size, channels)
 
 
@@ -513,24 +493,21 @@ def _preview(folder, augment, seed: int):
 
 
 def _classify(session: Session, image_path, request: gr.Request | None):
-    from menny_core.insight import feature_maps, overlay, saliency
+    from menny_core.explain_photo import explain_photo
     from menny_core.lessons import classify_lesson, verdict
 
     image, _note = load_image(image_path, "upload a photo or pick a bundled portrait first")
     predictor, model_note = session.model_for(request)
-    prediction = predictor(image)
-    size = int(predictor.metadata.get("image_size", 64))
-    index = predictor.classes.index(prediction.label)
-    heat = overlay(image, saliency(predictor.model, image, index, size))
-    maps = [
-        (render_feature_map(activation[..., c]).image, f"{name}, channel {c + 1}")
-        for name, activation in feature_maps(predictor.model, image, size)
-        if name.endswith("conv")
-        for c in range(min(4, activation.shape[-1]))
-    ]
-    unsure = verdict(prediction, predictor.unsure_below)
-    learn = classify_lesson(prediction.probabilities, size)
-    return prediction.probabilities, unsure, heat, maps, learn, model_note
+    seen = explain_photo(predictor, image)  # one forward and one backward pass
+    probabilities = seen.prediction.probabilities
+    return (
+        probabilities,
+        verdict(seen.prediction, predictor.unsure_below),
+        seen.overlay,
+        seen.feature_sheet,
+        classify_lesson(probabilities, seen.image_size, seen.layers),
+        model_note,
+    )
 
 
 def _curves(history) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -643,14 +620,16 @@ def classify_tab(app: gr.Blocks, session: Session) -> None:
             with gr.Column(scale=1):
                 label = gr.Label(label="Menny thinks", num_top_classes=5, elem_id="label")
                 unsure = gr.Markdown(elem_id="unsure")
-                saliency = gr.Image(
-                    label="Where it looked (saliency)", format="png", elem_id="saliency", height=320
+                saliency = gr.Image(  # a photo: JPEG encodes in a fraction of PNG's time
+                    label="Where it looked (saliency)",
+                    format="jpeg",
+                    elem_id="saliency",
+                    height=320,
                 )
-        maps = gr.Gallery(
-            label="What each conv layer sees",
-            columns=4,
-            height=320,
+        maps = gr.Image(
+            label="What each conv layer sees (a row per layer: its first channels)",
             format="png",
+            elem_id="feature-sheet",
             elem_classes="pixelated",
         )
         with gr.Accordion("Learn", open=False):

@@ -101,6 +101,14 @@ def fit_within(image: np.ndarray, max_side: int) -> np.ndarray:
     return _resized(image, _fitted_size(height, width, max_side))
 
 
+def upright_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image file as `load_rgb` shows it (EXIF rotation applied),
+    read from its header alone: what a picture was before `max_side` shrank it."""
+    with Image.open(path, formats=FORMATS) as image:
+        width, height = image.size
+        return (height, width) if _orientation(image) in (5, 6, 7, 8) else (width, height)
+
+
 def _check_max_side(max_side: int) -> None:
     if max_side < 1:
         raise ValueError(f"max_side must be >= 1, got {max_side}")

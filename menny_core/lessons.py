@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from menny_core.markdown import escape
+
 if TYPE_CHECKING:  # types only: writing a sentence needs no MLX
     from menny_core.explain_photo import LayerMaps
     from menny_core.predict import Prediction
@@ -19,12 +21,13 @@ def verdict(prediction: Prediction, unsure_below: float) -> str:
     """One line: Menny's answer and its probability, or "not sure" when the top
     probability is under `unsure_below` (0..1), the threshold the prediction used."""
     top = prediction.probabilities[prediction.label]
+    label = escape(prediction.label)  # a visitor's folder name: shown as typed
     if prediction.unsure:
         return (
-            f"**Not sure** (best guess {prediction.label}): the top probability ({top:.0%}) is "
+            f"**Not sure** (best guess {label}): the top probability ({top:.0%}) is "
             f"below {unsure_below:.0%}; the photo may show none of the classes Menny knows."
         )
-    return f"Menny says **{prediction.label}** ({top:.0%})."
+    return f"Menny says **{label}** ({top:.0%})."
 
 
 def classify_lesson(
@@ -36,7 +39,7 @@ def classify_lesson(
     can still be wrong, and the photo's way in: resized to image_size x image_size,
     normalised, batched as (1, S, S, 3) NHWC; then what the saliency map shows and, given
     the feature sheet's `layers` (explain_photo.LayerMaps), what each of its rows is."""
-    shown = ", ".join(f"{name} {p:.3f}" for name, p in probabilities.items())
+    shown = ", ".join(f"{escape(name)} {p:.3f}" for name, p in probabilities.items())
     size = image_size
     text = [
         f"The last layer gives one score (logit) per class; softmax p_i = exp(z_i) / sum_j "

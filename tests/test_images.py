@@ -6,7 +6,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 from kernels_playground import images
 from kernels_playground.images import MAX_PIXELS, ImageError, fit_within, load_rgb
@@ -357,3 +357,16 @@ def test_max_side_for_arrays_and_pil_images_and_small_images(tmp_path):
 def test_max_side_is_checked_before_decoding():
     with pytest.raises(ValueError, match=r"^max_side must be >= 1, got 0$"):
         load_rgb(b"not an image", max_side=0)
+
+
+def test_upright_size_reads_the_header_and_the_exif_rotation(tmp_path):
+    from kernels_playground.images import upright_size
+
+    path = tmp_path / "phone.jpg"
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6  # rotate 90 degrees: a portrait stored as landscape
+    Image.new("RGB", (40, 30)).save(path, exif=exif)
+    assert upright_size(path) == (30, 40)
+    assert load_rgb(path).shape[:2] == (40, 30)  # (H, W): the same upright picture
+    Image.new("RGB", (40, 30)).save(tmp_path / "plain.png")
+    assert upright_size(tmp_path / "plain.png") == (40, 30)

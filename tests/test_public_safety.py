@@ -230,7 +230,8 @@ def test_nobody_cancels_another_visitors_run(app_url, running_app, tmp_path):
 # -- 6. bounded disk -----------------------------------------------------------------------
 
 
-def test_a_refused_zip_leaves_nothing_unpacked(client, running_app, tmp_path):
+def test_a_refused_zip_leaves_nothing_unpacked(app_url, running_app, tmp_path):
+    client = Client(app_url, verbose=False)  # a new visitor: no uploads of earlier tests
     useless = tmp_path / "useless.zip"
     with zipfile.ZipFile(useless, "w") as archive:
         for name in ("a", "b"):

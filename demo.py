@@ -690,15 +690,18 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
                 with gr.Row():
                     epochs = gr.Number(
                         config.epochs, precision=0, minimum=1, maximum=MAX_EPOCHS,
-                        label=f"Epochs (1-{MAX_EPOCHS})",
+                        label="Epochs",
+                        info=f"1 to {MAX_EPOCHS}",
                     )  # fmt: skip
                     batch_size = gr.Number(
                         config.batch_size, precision=0, minimum=1, maximum=MAX_BATCH,
-                        label=f"Batch size (1-{MAX_BATCH})",
+                        label="Batch size",
+                        info=f"1 to {MAX_BATCH}",
                     )  # fmt: skip
                     patience = gr.Number(
                         config.patience, precision=0, minimum=0, maximum=MAX_EPOCHS,
                         label="Patience (epochs)",
+                        info="0: never stop early",
                     )  # fmt: skip
                     seed = gr.Number(config.seed, precision=0, label="Seed")
                 with gr.Row():

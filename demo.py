@@ -30,7 +30,7 @@ import pandas as pd
 from gradio.utils import get_upload_folder
 
 # mlx.core is only ever reached through these packages, whose __init__ gives MLX a fast BLAS.
-from kernels_playground import arithmetic
+from kernels_playground import arithmetic, fast_blas
 from kernels_playground.convolve import apply_kernel, relu, warm_up
 from kernels_playground.explain import step_at
 from kernels_playground.images import MAX_PIXELS, ImageError, load_rgb, upright_size
@@ -639,7 +639,9 @@ def classify_tab(app: gr.Blocks, session: Session) -> None:
         inputs=photo,
         outputs=[label, unsure, saliency, maps, learn, model_note],
         preprocess=False,  # see uploaded_file()
-        concurrency_limit=CPU_WORKERS,
+        # ~60 ms of MLX per photo: one at a time leaves a core for Gradio's event loop and the
+        # other tabs, at the same throughput as two (bench/load.py: 6.2 vs 6.0 calls/s).
+        concurrency_limit=1,
         concurrency_id="classify",
     )
     gr.on([button.click, photo.upload], api_name="classify", **classify)
@@ -1049,6 +1051,8 @@ def launch(app: gr.Blocks, args: argparse.Namespace, auth) -> str:
                 "serving locally only."
             )
         print(exposure(args, auth is not None))
+    # Many small requests share the cores: one BLAS thread each (see fast_blas.set_threads).
+    fast_blas.set_threads(1)
     # Build MLX's convolution kernels now, not on a learner's first click (see warm_up).
     threading.Thread(target=warm_up, name="menny-warm-up", daemon=True).start()
     return app.local_url

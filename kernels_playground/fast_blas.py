@@ -93,3 +93,40 @@ def enable() -> str:
     if status.startswith("reference BLAS"):
         log.warning("MLX runs on %s: matrix products will be slow.", status)
     return status
+
+
+# numpy >= 2 (scipy-openblas, 64-bit ints), then older numpy's OpenBLAS builds.
+_THREAD_SETTERS = (
+    "scipy_openblas_set_num_threads64_",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
+_THREAD_GETTERS = tuple(name.replace("set_", "get_") for name in _THREAD_SETTERS)
+
+
+def set_threads(count: int) -> bool:
+    """Let numpy's OpenBLAS (and so MLX's GEMMs through the shim) use `count` threads;
+    False where there is no such library (macOS, MENNY_BLAS_LIBRARY, no OpenBLAS).
+
+    Why a server wants 1: with several requests computing at once on 2 cores, each GEMM
+    splitting over both cores makes the threads spin and wait for each other (a classify
+    took 544 ms instead of 66 under load, bench/classify_speed.py); one thread per request
+    lets the requests themselves share the cores."""
+    lib = _numpy_openblas() if sys.platform.startswith("linux") else None
+    for name in _THREAD_SETTERS if lib is not None else ():
+        setter = getattr(lib, name, None)
+        if setter is not None:
+            setter(ctypes.c_int(int(count)))
+            return True
+    return False
+
+
+def threads() -> int | None:
+    """How many threads numpy's OpenBLAS uses now (None where it cannot be asked)."""
+    lib = _numpy_openblas() if sys.platform.startswith("linux") else None
+    for name in _THREAD_GETTERS if lib is not None else ():
+        getter = getattr(lib, name, None)
+        if getter is not None:
+            getter.restype = ctypes.c_int
+            return int(getter())
+    return None

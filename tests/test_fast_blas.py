@@ -68,3 +68,18 @@ def test_a_missing_custom_library_is_one_log_line_not_an_import_error():
         "import kernels_playground", MENNY_BLAS_LIBRARY="/nonexistent/libblas.so"
     )
     assert status.startswith("reference BLAS (")
+
+
+@linux_only
+def test_the_thread_count_can_be_set_and_products_stay_right():
+    import mlx.core as mx
+
+    before = fast_blas.threads()
+    assert before is not None and before >= 1
+    a = np.random.default_rng(0).standard_normal((128, 96)).astype(np.float32)
+    try:
+        assert fast_blas.set_threads(1) and fast_blas.threads() == 1
+        np.testing.assert_allclose(np.array(mx.array(a) @ mx.array(a.T)), a @ a.T, rtol=1e-4)
+    finally:
+        fast_blas.set_threads(before)
+    assert fast_blas.threads() == before

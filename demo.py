@@ -77,8 +77,9 @@ APP_FOLDER = "menny-app"  # in --workdir: visitors' runs and uploads; remade at 
 DISK_QUOTA = 2 * 2**30  # bytes for everything in APP_FOLDER (--disk-quota)
 IDLE_SECONDS = 3600  # a visitor unseen this long is released (browsers say goodbye sooner)
 QUEUE_SIZE = 256  # requests that may wait in Gradio's queue; beyond it: "queue full"
-# Gradio's own cache (uploads, images sent back): every 10 minutes, files over an hour old go.
-GRADIO_CACHE_EXPIRY = (600, 3600)
+# Gradio's own cache (uploads, images sent back): files older than this go (--cache-minutes).
+# Not much shorter: a visitor's picture stays in the playground while they turn the knobs.
+CACHE_MINUTES = 60
 DEFAULT_LAYERS = [
     ["conv", 3, 1, 1, 1, 16],
     ["maxpool", 2, 2, 0, 1, 16],
@@ -801,13 +802,15 @@ def portrait_examples(per_class: int = 2) -> list[str]:
     ]
 
 
-def build_app(session: Session) -> gr.Blocks:
+def build_app(session: Session, cache_minutes: int = CACHE_MINUTES) -> gr.Blocks:
     """Every tab, widget and event of the app, declared in one place."""
     pictures = _examples()
     with gr.Blocks(
         title="Menny: CNNs by turning the knobs",
         analytics_enabled=False,
-        delete_cache=GRADIO_CACHE_EXPIRY,
+        # Checked every tenth of the lifetime (at least every 10 s), so the cache holds at
+        # most 1.1 lifetimes of traffic.
+        delete_cache=(max(10, cache_minutes * 6), cache_minutes * 60),
     ) as app:
         gr.Markdown("# Menny\nConvolutional neural networks, by turning the knobs.")
         app.unload(session.leave)  # a closed tab releases that visitor's runs and files
@@ -970,6 +973,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="MB",
         help=f"the most {APP_FOLDER}/ may hold (default {DISK_QUOTA // 2**20} MB)",
     )
+    parser.add_argument(
+        "--cache-minutes",
+        type=int,
+        default=CACHE_MINUTES,
+        metavar="N",
+        help=f"Gradio's cache keeps uploads and shown images N minutes (default {CACHE_MINUTES})",
+    )
     return parser.parse_args(argv)
 
 
@@ -1081,12 +1091,13 @@ def main(argv: list[str] | None = None) -> None:
 
             check_weights(args.weights)
         disk_quota = arithmetic.whole(args.disk_quota, "--disk-quota", 1, unit=" MB") * 2**20
+        cache_minutes = arithmetic.whole(args.cache_minutes, "--cache-minutes", 1, 7 * 24 * 60)
         session = Session(args.workdir.resolve(), args.weights, training_allowed(args), disk_quota)
     except ValueError as error:
         print(f"demo.py: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     auth = None if credentials is None else Login(*credentials)
-    app = build_app(session)
+    app = build_app(session, cache_minutes)
     try:
         url = launch(app, args, auth)
     except OSError as error:  # Gradio: "Cannot find empty port in range: 7860-7860. ..."

@@ -54,7 +54,7 @@ from kernels_playground.render import render_feature_map
 from kernels_playground.shapes import LAYER_COLUMNS, describe_stack, layer_rows
 from menny_core.markdown import escape
 from menny_core.sessions import Trainer, TrainingRefused
-from menny_core.visitors import SpaceExhausted, Visitors
+from menny_core.visitors import SpaceExhausted, Visitors, remove_empty_folders
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "demo_assets"
@@ -1061,11 +1061,23 @@ def launch(app: gr.Blocks, args: argparse.Namespace, auth) -> str:
                 "serving locally only."
             )
         print(exposure(args, auth is not None))
+    threading.Thread(
+        target=_sweep_gradio_cache, args=(app,), name="menny-cache-sweeper", daemon=True
+    ).start()
     # Many small requests share the cores: one BLAS thread each (see fast_blas.set_threads).
     fast_blas.set_threads(1)
     # Build MLX's convolution kernels now, not on a learner's first click (see warm_up).
     threading.Thread(target=warm_up, name="menny-warm-up", daemon=True).start()
     return app.local_url
+
+
+def _sweep_gradio_cache(app: gr.Blocks) -> None:
+    """Gradio's expiry (delete_cache) removes its files, not their folders: sweep those as
+    often as it runs, for as long as the app serves."""
+    every, _age = app.delete_cache or (600, 0)
+    while app.is_running:
+        time.sleep(every)
+        remove_empty_folders(Path(get_upload_folder()), older_than=60)
 
 
 def training_allowed(args: argparse.Namespace) -> bool:

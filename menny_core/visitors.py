@@ -105,6 +105,22 @@ def wipe_and_mark(root: Path) -> Path:
     return root
 
 
+def remove_empty_folders(root: Path, older_than: float) -> int:
+    """Delete the empty sub-folders of `root` not changed for `older_than` seconds; return
+    how many went. Gradio's cache expiry deletes its files but not the one-file folders it
+    made for them, and those pile up (4 KB each, thousands an hour on a busy demo). The
+    age keeps a folder that was just made, and is about to get its file, safe."""
+    removed, now = 0, time.time()
+    for parent, _folders, _files in os.walk(root, topdown=False):  # children first
+        if Path(parent) == Path(root):
+            continue
+        with contextlib.suppress(OSError):  # rmdir refuses a folder that is not empty
+            if now - os.stat(parent).st_mtime > older_than:
+                os.rmdir(parent)
+                removed += 1
+    return removed
+
+
 class Visitors:
     """All visitors of one app process. clock: seconds, monotonic; injectable for tests."""
 

@@ -154,3 +154,21 @@ def test_unpacking_refused_by_the_quota_writes_nothing(tmp_path):
     with pytest.raises(SpaceExhausted, match=r"no room for big\.zip right now"):
         a.uploads.root(archive)
     assert not (a.folder / "uploads").exists() or not any((a.folder / "uploads").iterdir())
+
+
+def test_empty_folders_are_swept_once_old(tmp_path):
+    import os
+    import time
+
+    from menny_core.visitors import remove_empty_folders
+
+    old, fresh, full = tmp_path / "a" / "old", tmp_path / "fresh", tmp_path / "full"
+    for folder in (old, fresh, full):
+        folder.mkdir(parents=True)
+    (full / "kept.png").write_bytes(b"x")
+    hour_ago = time.time() - 3600
+    for folder in (old, old.parent, full):
+        os.utime(folder, (hour_ago, hour_ago))
+    assert remove_empty_folders(tmp_path, older_than=60) == 1
+    assert not old.exists() and fresh.exists() and (full / "kept.png").exists()
+    assert tmp_path.exists()

@@ -5,7 +5,8 @@ Measured in one run, as medians after a warm-up:
 - core calls: what one knob change needs from the cores, called directly (apply_kernel
   3x3 with zero padding 1 + ReLU + max pool 2x2 + render_feature_map, twice, + formulas)
   on a 512x512 RGB image: the peer the handler is compared with;
-- handler: `demo.playground`, the same change through the app's own function (kernel parsed
+- handler: `menny_app.playground.playground`, the same change through the app's own
+  function (kernel parsed
   from text, the cached image, conv + pool + render, the arithmetic, one step-by-step and
   the Learn text); the ratio handler / core calls is the adapter's overhead;
 - round trip: the same call through gradio_client to the app on loopback (upload of the
@@ -47,6 +48,8 @@ from kernels_playground.convolve import apply_kernel, relu, warm_up  # noqa: E40
 from kernels_playground.kernels import PRESETS, parse_kernel  # noqa: E402
 from kernels_playground.pooling import pool  # noqa: E402
 from kernels_playground.render import render_feature_map  # noqa: E402
+from menny_app.inputs import load_image  # noqa: E402
+from menny_app.playground import playground, preset_kernel  # noqa: E402
 
 KERNELS = ["Sobel x", "Sobel y", "Laplacian (4-neighbour)", "sharpen"]
 
@@ -75,7 +78,7 @@ def test_image(folder: Path) -> Path:
 
 
 def knobs(path: Path, index: int) -> tuple:
-    grid = demo.preset_kernel(KERNELS[index % len(KERNELS)])[0]
+    grid = preset_kernel(KERNELS[index % len(KERNELS)])[0]
     return (str(path), grid, 1, 1, "zero", 1, True, False, "luminance", "max", 2, 2, 100, 100)
 
 
@@ -121,13 +124,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         path = test_image(folder)
-        image = demo.load_image(str(path))[0]
-        parse_kernel(demo.preset_kernel("Sobel x")[0])
+        image = load_image(str(path))[0]
+        parse_kernel(preset_kernel("Sobel x")[0])
         for index in range(3):  # warm-up: MLX kernels, the image cache
             core_calls(image, index)
-            demo.playground(*knobs(path, index))
+            playground(*knobs(path, index))
         core = median_ms(lambda i: core_calls(image, i), repeats)
-        handler = median_ms(lambda i: demo.playground(*knobs(path, i)), repeats)
+        handler = median_ms(lambda i: playground(*knobs(path, i)), repeats)
 
         args = demo.parse_args(["--port", str(free_port()), "--workdir", str(folder)])
         app = demo.build_app(demo.Session(args.workdir, None, allow_training=False))
@@ -151,7 +154,7 @@ def main() -> None:
 
     rows = [
         ("core calls (peer)", f"{core:.1f} ms", "1.00"),
-        ("demo.playground handler", f"{handler:.1f} ms", f"{handler / core:.2f}"),
+        ("playground handler", f"{handler:.1f} ms", f"{handler / core:.2f}"),
         ("gradio_client round trip", f"{trip:.1f} ms", f"{trip / core:.2f}"),
         ("  of which a no-op call (/preset_kernel)", f"{empty:.1f} ms", f"{empty / core:.2f}"),
         ("python demo.py until HTTP 200", f"{start:.1f} s", ""),

@@ -49,7 +49,9 @@ from menny_core.predict import Predictor
 ROOT = Path(__file__).resolve().parents[1]
 PORTRAIT = ROOT / "portraits" / "RJ" / "front_007.png"
 WEIGHTS = ROOT / "weights" / "menny.safetensors"
-DISPLAY_SIDE = 512  # demo.PLAYGROUND_SIDE: uploads are shrunk to this before classifying
+DISPLAY_SIDE = (
+    512  # menny_app.inputs.PLAYGROUND_SIDE: uploads are shrunk to this before classifying
+)
 
 
 def photo(folder: Path) -> Path:

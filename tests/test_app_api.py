@@ -24,6 +24,8 @@ from kernels_playground.arithmetic import conv_output_formula, conv_output_size
 from kernels_playground.convolve import apply_kernel
 from kernels_playground.images import ImageError, load_rgb
 from kernels_playground.kernels import DESCRIPTIONS, PRESETS, parse_kernel
+from kernels_playground.shapes import LAYER_COLUMNS
+from menny_app.layout import portrait_examples
 from menny_core.markdown import escape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +102,7 @@ def test_large_upload_is_shrunk_and_said(client, tmp_path):
 
 
 def test_shapes_table_matches_core(client):
-    layers = {"headers": demo.LAYER_COLUMNS, "data": [["conv", 5, 1, 0, 1, 6],
+    layers = {"headers": LAYER_COLUMNS, "data": [["conv", 5, 1, 0, 1, 6],
                                                       ["maxpool", 2, 2, 0, 1, 6]]}  # fmt: skip
     table, summary, learn = client.predict(32, 32, 1, layers, api_name="/shapes")
     rows = table["data"]
@@ -153,7 +155,7 @@ def test_bad_knobs(client, changes, message):
 def test_a_stack_too_big_to_run_is_arithmetic_only(client):
     # Once this stack crashed the server (MLX's im2col for a 1000x1000 kernel); now the
     # limits refuse it, and a legal but heavy stack is sized without running MLX.
-    layers = {"headers": demo.LAYER_COLUMNS, "data": [["conv", 1000, 1, 500, 1, 8]]}
+    layers = {"headers": LAYER_COLUMNS, "data": [["conv", 1000, 1, 500, 1, 8]]}
     message = error_of(lambda: client.predict(64, 64, 3, layers, api_name="/shapes"))
     assert message == "layer 1 (conv): kernel must be between 1 and 255, got 1000"
     layers["data"] = [["conv", 3, 1, 1, 1, 64]]
@@ -164,7 +166,7 @@ def test_a_stack_too_big_to_run_is_arithmetic_only(client):
 
 
 def test_emptied_number_fields_are_named(client, tmp_path):
-    layers = {"headers": demo.LAYER_COLUMNS, "data": [["conv", 3, 1, 1, 1, 8]]}
+    layers = {"headers": LAYER_COLUMNS, "data": [["conv", 3, 1, 1, 1, 8]]}
     message = error_of(lambda: client.predict(0, 32, 3, layers, api_name="/shapes"))
     assert message == "Input height must be >= 1, got 0"
     data = handle_file(str(tiny_dataset_zip(tmp_path)))
@@ -186,7 +188,7 @@ def test_padding_that_empties_the_output(client, tmp_path):
 
 
 def test_impossible_stack(client):
-    layers = {"headers": demo.LAYER_COLUMNS, "data": [["conv", 5, 1, 0, 1, 4]]}
+    layers = {"headers": LAYER_COLUMNS, "data": [["conv", 5, 1, 0, 1, 4]]}
     message = error_of(lambda: client.predict(4, 4, 3, layers, api_name="/shapes"))
     assert message.startswith("layer 1 (conv 5x5): the kernel (5) is larger than the padded")
 
@@ -232,7 +234,7 @@ def test_shipped_model_classifies_bundled_portraits(client, running_app):
     from menny_core.weights import read_metadata
 
     weights = running_app[1].shipped
-    examples = demo.portrait_examples(per_class=1)
+    examples = portrait_examples(per_class=1)
     if weights is None or not examples:
         pytest.skip("shipped weights or bundled portraits are missing in this checkout")
     classes = list(read_metadata(weights)["classes"])
@@ -297,7 +299,7 @@ def test_one_epoch_training_reports_and_saves(trained, running_app, client):
 
 
 def test_classify_with_the_session_model(client, trained):
-    red = Path(demo.__file__).parent / "demo_assets" / "circle.png"  # yellow-ish: any class
+    red = ROOT / "demo_assets" / "circle.png"  # yellow-ish: any class
     label, _unsure, saliency, maps, _learn, model_note = client.predict(
         handle_file(str(red)), api_name="/classify"
     )

@@ -120,12 +120,12 @@ def test_classify_tab(page, running_app):
     page.locator("#saliency img").wait_for(timeout=WAIT_MS)
     portraits = page.locator("#portraits img")
     if portraits.count():  # a click on a bundled portrait classifies it at once
-        import demo
+        from menny_app.layout import portrait_examples
 
         portraits.first.click()
         # This page is its own visitor: models trained by other tests' clients are not
         # its own, so the shipped model answers, with the portrait's name.
-        first_class = Path(demo.portrait_examples()[0]).parent.name
+        first_class = Path(portrait_examples()[0]).parent.name
         sync_api.expect(page.locator("#unsure")).to_contain_text(first_class, timeout=WAIT_MS)
     shoot(page, "classify")
 

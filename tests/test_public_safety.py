@@ -14,6 +14,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 from gradio.utils import get_upload_folder
@@ -23,8 +24,16 @@ from PIL import Image
 from test_app_api import ROOT, STAR, error_of, playground, tiny_dataset_zip
 
 import demo
+from kernels_playground.shapes import LAYER_COLUMNS
+from menny_app.classify import classify
+from menny_app.inputs import NOT_UPLOADED as NOT_UPLOADED_SENTENCE
+from menny_app.inputs import uploaded_file
+from menny_app.layout import portrait_examples
+from menny_app.playground import playground as playground_handler
+from menny_app.server import Login, read_credentials
+from menny_app.session import APP_FOLDER
 
-NOT_UPLOADED = demo.NOT_UPLOADED
+NOT_UPLOADED = NOT_UPLOADED_SENTENCE
 
 
 def raw_call(url: str, api_name: str, data: list) -> tuple[str, str]:
@@ -78,12 +87,14 @@ def test_the_apps_own_check_refuses_what_gradio_did_not_store(path, running_app)
     whether the file exists or not."""
     for value in (file_data(path), path):
         with pytest.raises(ValueError, match=NOT_UPLOADED):
-            demo.uploaded_file(value)
+            uploaded_file(value)
     session = running_app[1]
-    with pytest.raises(demo.gr.Error, match=NOT_UPLOADED):
-        session.classify(path)
-    with pytest.raises(demo.gr.Error, match=NOT_UPLOADED):
-        demo.playground(path, "1", 1, 0, "zero", 1, False, False, "luminance", "none", 2, 2, 0, 0)
+    with pytest.raises(gr.Error, match=NOT_UPLOADED):
+        classify(session, path)
+    with pytest.raises(gr.Error, match=NOT_UPLOADED):
+        playground_handler(
+            path, "1", 1, 0, "zero", 1, False, False, "luminance", "none", 2, 2, 0, 0
+        )
 
 
 def test_a_symlink_in_the_upload_folder_does_not_lead_out(tmp_path):
@@ -94,7 +105,7 @@ def test_a_symlink_in_the_upload_folder_does_not_lead_out(tmp_path):
     link.symlink_to(outside)
     try:
         with pytest.raises(ValueError, match=NOT_UPLOADED):
-            demo.uploaded_file(str(link))
+            uploaded_file(str(link))
     finally:
         link.unlink()
 
@@ -102,8 +113,8 @@ def test_a_symlink_in_the_upload_folder_does_not_lead_out(tmp_path):
 def test_uploads_and_bundled_pictures_still_work(client):
     label = client.predict(handle_file(str(STAR)), api_name="/classify")[0]
     assert label["label"]
-    bundled = demo.portrait_examples(per_class=1)[0]
-    assert demo.uploaded_file(bundled) == bundled  # the examples' own files
+    bundled = portrait_examples(per_class=1)[0]
+    assert uploaded_file(bundled) == bundled  # the examples' own files
 
 
 # -- 2 and 7. numbers in text are bounded; no input reaches a generic error ----------------
@@ -128,7 +139,7 @@ def test_hostile_knobs_get_a_sentence(client, changes, message):
 
 
 def test_a_stack_beyond_64_bit_counts_is_shown(client):
-    layers = {"headers": demo.LAYER_COLUMNS, "data": [["conv", 255, 1, 127, 1, 4096]]}
+    layers = {"headers": LAYER_COLUMNS, "data": [["conv", 255, 1, 127, 1, 4096]]}
     table, _summary, _ = client.predict(8192, 8192, 4096, layers, api_name="/shapes")
     multiply_adds = table["data"][0][4]
     # 8192*8192*4096 outputs x 255*255*4096 multiply-adds each: past int64, shown as text.
@@ -174,7 +185,7 @@ def markup_zip(folder: Path) -> Path:
 def test_visitors_keep_their_own_models(app_url, running_app, tmp_path, app_workdir):
     session = running_app[1]
     alice, bob = Client(app_url, verbose=False), Client(app_url, verbose=False)
-    portrait = handle_file(demo.portrait_examples(per_class=1)[0])
+    portrait = handle_file(portrait_examples(per_class=1)[0])
     before = bob.predict(portrait, api_name="/classify")
 
     data = handle_file(str(markup_zip(tmp_path)))
@@ -198,7 +209,7 @@ def test_visitors_keep_their_own_models(app_url, running_app, tmp_path, app_work
     # Nothing any endpoint said names a server folder.
     for output in [*outputs, before, after]:
         text = json.dumps(output)
-        assert str(app_workdir) not in text and demo.APP_FOLDER not in text
+        assert str(app_workdir) not in text and APP_FOLDER not in text
 
     # Alice leaves: her files go (browsers leave through the unload hook; the same call).
     folder = session.visitors.visit(alice.session_hash).folder
@@ -277,9 +288,9 @@ def test_an_exceeded_quota_is_a_sentence(tiny_quota_app, tmp_path):
 
 
 def test_the_app_folder_is_remade_at_start(tmp_path):
-    leftover = tmp_path / demo.APP_FOLDER / "0123456789abcdef" / "runs" / "1"
+    leftover = tmp_path / APP_FOLDER / "0123456789abcdef" / "runs" / "1"
     leftover.mkdir(parents=True)
-    (tmp_path / demo.APP_FOLDER / ".menny-app").write_text("")
+    (tmp_path / APP_FOLDER / ".menny-app").write_text("")
     (leftover / "menny.safetensors").write_bytes(b"half-written by a killed run")
     demo.Session(tmp_path, None, allow_training=True)
     assert not leftover.exists()
@@ -308,7 +319,7 @@ def test_unusable_weights_stop_the_start(tmp_path, content):
 
 
 def test_login_is_throttled():
-    login = demo.Login("ada", "correct horse", max_failures=3, window=60)
+    login = Login("ada", "correct horse", max_failures=3, window=60)
     assert login("ada", "correct horse")
     assert not any(login("ada", guess) for guess in ("a", "b", "c"))
     assert not login("ada", "correct horse")  # locked for the rest of the window
@@ -318,12 +329,12 @@ def test_credentials_from_a_file_or_the_environment(tmp_path, monkeypatch):
     secret = tmp_path / "login"
     secret.write_text("ada:correct horse\n")
     args = demo.parse_args(["--auth-file", str(secret)])
-    assert demo.read_credentials(args) == ("ada", "correct horse")
+    assert read_credentials(args) == ("ada", "correct horse")
     monkeypatch.setenv("MENNY_AUTH", "bob:pw")
-    assert demo.read_credentials(demo.parse_args([])) == ("bob", "pw")
+    assert read_credentials(demo.parse_args([])) == ("bob", "pw")
     monkeypatch.setenv("MENNY_AUTH", "no-colon")
     with pytest.raises(ValueError, match="MENNY_AUTH must hold USER:PASS") as refused:
-        demo.read_credentials(demo.parse_args([]))
+        read_credentials(demo.parse_args([]))
     assert "no-colon" not in str(refused.value)
 
 

@@ -1,0 +1,347 @@
+"""The Train tab: a dataset (the bundled portraits or a visitor's zip), the mlx-data
+augmentation stream previewed, and a training run relayed epoch by epoch.
+
+The handlers take the app's Session first (bound with session.with_session when wired), so
+their other parameters are exactly the API's (gradio_client shows these names).
+"""
+
+from __future__ import annotations
+
+from contextlib import closing
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from menny_app.inputs import (
+    PORTRAITS,
+    for_people,
+    number_from,
+    one_of,
+    uploaded_file,
+    whole_from,
+)
+from menny_app.session import (
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_RUN_SECONDS,
+    RUNS_PER_HOUR,
+    Session,
+    visitor_id,
+    with_session,
+)
+from menny_core.background import train_in_background
+from menny_core.dataset import DatasetError, discover
+from menny_core.evaluate import metrics_markdown
+from menny_core.lessons import epoch_status, run_status, training_lesson
+from menny_core.markdown import escape
+from menny_core.model import IMAGE_SIZE, VARIANTS
+from menny_core.stream import Augment, preview_grid
+from menny_core.train import MAX_SEED, EpochStats, TrainConfig
+from menny_core.weights import save
+
+SOURCES = ("bundled portraits", "my .zip")
+
+
+@for_people
+def preview_stream(
+    session: Session, source, upload, flip_prob, rotation, crop_low, grey_prob, seed,
+    request: gr.Request = None,
+):  # fmt: skip
+    """16 images from the real training stream with these augmentation settings."""
+    visitor = session.visitors.visit(visitor_id(request))
+    folder, _label = _dataset(visitor, source, upload)
+    augment = _augment(flip_prob, rotation, crop_low, grey_prob)
+    seed = whole_from(seed, "Seed", 0, MAX_SEED)
+    return _preview(folder, augment, seed)
+
+
+@for_people
+def train(
+    session: Session,
+    source,
+    upload,
+    flip_prob,
+    rotation,
+    crop_low,
+    grey_prob,
+    variant,
+    epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    dropout,
+    patience,
+    seed,
+    request: gr.Request = None,  # Gradio fills it in: who started the run
+    progress=gr.Progress(),  # noqa: B008  (Gradio's idiom)
+):
+    """Train in a worker thread, yielding the status and curves after every epoch.
+    (Named parameters, not *args: gradio_client shows these names in its API.)"""
+    visitor = session.visitors.visit(visitor_id(request))
+    config = TrainConfig(
+        variant=one_of(variant, "Model variant", ("simple", "complex")),
+        epochs=whole_from(epochs, "Epochs", 1, MAX_EPOCHS),
+        batch_size=whole_from(batch_size, "Batch size", 1, MAX_BATCH),
+        lr=number_from(lr, "Learning rate"),
+        weight_decay=number_from(weight_decay, "Weight decay"),
+        dropout=number_from(dropout, "Dropout"),
+        patience=whole_from(patience, "Patience", 0, MAX_EPOCHS),
+        seed=whole_from(seed, "Seed", 0),  # TrainConfig knows the largest
+        augment=_augment(flip_prob, rotation, crop_low, grey_prob),
+    )
+    dataset = _dataset(visitor, source, upload)
+    run = session.trainer.start(visitor_id(request), config.epochs, MAX_RUN_SECONDS)
+    try:
+        number = session.visitors.claim_run(visitor)
+    except BaseException:
+        session.trainer.release(run)
+        raise
+    yield from _train(session, visitor, dataset, config, run, number, progress)
+
+
+@for_people
+def cancel_training(session, request: gr.Request = None) -> str:
+    if session.trainer.cancel(owner=visitor_id(request)):
+        return "Cancelling: the run stops after the current batch."
+    return "Nothing to cancel: no training is running."
+
+
+def _dataset(visitor, source: str, upload):
+    """(the chosen dataset as a discovered ImageFolder, its name for people). An upload is
+    unpacked once into the visitor's own folder, and deleted again if it holds nothing to
+    train on; it is named as the learner's file, not the unpacked folder's hash."""
+
+    if one_of(source, "Dataset", SOURCES) == SOURCES[0]:
+        label = "the bundled portraits"
+        return discover(PORTRAITS, cache_dir=visitor.cache, label=label), label
+    upload = uploaded_file(upload)
+    if not upload:
+        raise ValueError("upload a .zip with one folder per class first, or pick the portraits")
+    root, label = visitor.uploads.root(upload), Path(upload).name
+    try:
+        return discover(root, cache_dir=root / ".cache", label=label), label
+    except DatasetError:
+        visitor.uploads.discard(root)
+        raise
+
+
+def _augment(flip_prob, rotation, crop_low, grey_prob):
+    """The augmentation sliders as the stream's Augment (crops keep crop_low..100% of the area)."""
+
+    return Augment(
+        number_from(flip_prob, "Flip probability"),
+        number_from(rotation, "Rotation"),
+        (number_from(crop_low, "Crop: smallest area kept"), 1.0),
+        number_from(grey_prob, "Grey probability"),
+    )
+
+
+def _preview(folder, augment, seed: int):
+
+    grid = preview_grid(folder.samples, IMAGE_SIZE, augment, count=16, seed=seed)
+    counts = ", ".join(f"{escape(name)} ({count})" for name, count in folder.counts().items())
+    note = f"{len(folder.samples)} images in {len(folder.classes)} classes: {counts}."
+    if folder.skipped:
+        _path, reason = folder.skipped[0]  # the reason names the file within the dataset
+        note += f" {len(folder.skipped)} file(s) left out, e.g. {escape(reason)}."
+    return grid, note
+
+
+def _curves(history) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Epoch stats in long form, one row per (epoch, curve), as gr.LinePlot wants them:
+    losses and accuracies apart (a loss of 3 would flatten accuracies of 0..1)."""
+
+    def frame(names: dict[str, str]) -> pd.DataFrame:
+        rows = [(s.epoch, getattr(s, key), name) for s in history for key, name in names.items()]
+        return pd.DataFrame(rows, columns=["epoch", "value", "curve"])
+
+    return (
+        frame({"train_loss": "train", "val_loss": "validation"}),
+        frame({"train_acc": "train", "val_acc": "validation"}),
+    )
+
+
+# Shown until a run has test metrics (None would leave Gradio's placeholder header 1 2 3).
+NO_CONFUSION = pd.DataFrame({"true \\ predicted": []})
+
+
+def _results(result, saved_as: str | None) -> tuple[str, str, pd.DataFrame]:
+    """(the metrics note, the test metrics as markdown, the confusion matrix) of a run."""
+
+    if saved_as is None:
+        return "Nothing was saved; the Classify tab keeps its model.", "", NO_CONFUSION
+    saved = f"Saved as {escape(saved_as)}; the Classify tab uses it now."
+    metrics = result.test_metrics
+    if metrics is None:
+        return "", saved, NO_CONFUSION
+    confusion = pd.DataFrame(metrics.confusion, columns=metrics.classes)
+    confusion.insert(0, "true \\ predicted", metrics.classes)
+    return "", metrics_markdown(metrics, saved), confusion
+
+
+def _train(session: Session, visitor, dataset, config, run, number: int, progress):
+    """Relay the background trainer's events to the widgets; save the model as the
+    visitor's run `number` and make it theirs. dataset: (ImageFolder, its name)."""
+    folder, label = dataset
+    history: list = []
+    try:
+        # closing(): when the page goes away mid-run, the trainer is cancelled and joined.
+        with closing(train_in_background(folder, config, run)) as events:
+            for event in events:
+                if isinstance(event, tuple):  # (batches done, batches in this epoch)
+                    done, total = event
+                    progress(done / total, desc=f"epoch {len(history) + 1} of {config.epochs}")
+                elif isinstance(event, EpochStats):
+                    history.append(event)
+                    status = epoch_status(event, config.epochs)
+                    learn = training_lesson(history, config.patience)
+                    yield status, *_curves(history), "", NO_CONFUSION, learn
+                else:
+                    result = event
+        status = run_status(result)
+        if run.out_of_time() and not run.cancelled():
+            status = (
+                f"Stopped after {len(result.history)} epoch(s) at the app's limit of "
+                f"{MAX_RUN_SECONDS // 60} minutes per run; the best epoch's weights are kept."
+            )
+        saved_as = None
+        if result.history:
+            summary = f"{config.variant}, {len(result.history)} epoch(s), on {label}"
+            saved_as = session.visitors.save_run(
+                visitor, number, summary, lambda path: save(path, result.model, result.metadata())
+            ).name
+        note, details, confusion = _results(result, saved_as)
+        learn = training_lesson(result.history, config.patience, result.best_epoch)
+        yield f"{status} {note}".strip(), *_curves(result.history), details, confusion, learn
+    finally:
+        session.trainer.release(run)
+
+
+def train_tab(app: gr.Blocks, session: Session) -> None:
+    """The tab's widgets, starting at the trainer's own defaults, and its three actions."""
+
+    config = TrainConfig()  # the widgets start at the trainer's own defaults
+    aug = config.augment
+    with gr.Tab("Train", id="train"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Dataset")
+                upload = gr.File(
+                    label=".zip with one folder per class", file_types=[".zip"], type="filepath"
+                )
+                with gr.Accordion("Augmentation", open=True):
+                    flip_prob = gr.Slider(0, 1, aug.flip_prob, step=0.05, label="Flip probability")
+                    rotation = gr.Slider(
+                        0, 180, aug.rotation_degrees, step=1, label="Rotation (degrees, +/-)"
+                    )
+                    crop_low = gr.Slider(
+                        0.1, 1, aug.crop_area[0], step=0.05, label="Crop: smallest area kept"
+                    )
+                    grey_prob = gr.Slider(0, 1, aug.grey_prob, step=0.05, label="Grey probability")
+                    preview_button = gr.Button("Preview the stream")
+                    preview = gr.Image(
+                        label="16 training images as Menny sees them",
+                        elem_id="preview",
+                        format="png",
+                        elem_classes="pixelated",
+                    )
+                    dataset_note = gr.Markdown(elem_id="dataset-note")
+            with gr.Column(scale=1):
+                variant = gr.Radio(list(VARIANTS), value=config.variant, label="Model variant")
+                with gr.Row():
+                    epochs = gr.Number(
+                        config.epochs, precision=0, minimum=1, maximum=MAX_EPOCHS,
+                        label="Epochs",
+                        info=f"1 to {MAX_EPOCHS}",
+                    )  # fmt: skip
+                    batch_size = gr.Number(
+                        config.batch_size, precision=0, minimum=1, maximum=MAX_BATCH,
+                        label="Batch size",
+                        info=f"1 to {MAX_BATCH}",
+                    )  # fmt: skip
+                    patience = gr.Number(
+                        config.patience, precision=0, minimum=0, maximum=MAX_EPOCHS,
+                        label="Patience (epochs)",
+                        info="0: never stop early",
+                    )  # fmt: skip
+                    seed = gr.Number(config.seed, precision=0, label="Seed")
+                with gr.Row():
+                    lr = gr.Number(config.lr, step=1e-4, label="Learning rate")
+                    weight_decay = gr.Number(config.weight_decay, step=1e-5, label="Weight decay")
+                    dropout = gr.Slider(0, 0.9, config.dropout, step=0.05, label="Dropout")
+                with gr.Row():
+                    start = gr.Button("Train", variant="primary")
+                    cancel = gr.Button("Cancel", variant="stop")
+                gr.Markdown(
+                    f"One run trains at a time on this server, for at most {MAX_RUN_SECONDS // 60} "
+                    f"minutes; each visitor may start {RUNS_PER_HOUR} runs an hour. Your runs "
+                    "are yours alone: other visitors keep the shipped model, and your files "
+                    "are deleted when you leave.",
+                    elem_id="train-limits",
+                )
+                status = gr.Markdown(elem_id="train-status")
+                colours = {"train": "#1f77b4", "validation": "#ff7f0e"}
+                plot = dict(x="epoch", y="value", color="curve", color_map=colours, height=220)
+                loss_curves = gr.LinePlot(
+                    **plot,
+                    y_title="cross-entropy",
+                    label="Loss per epoch (blue: train, orange: validation)",
+                    elem_id="loss",
+                )
+                accuracy_curves = gr.LinePlot(
+                    **plot,
+                    y_lim=[0, 1],
+                    y_title="accuracy",
+                    label="Accuracy per epoch (blue: train, orange: validation)",
+                )
+        metrics = gr.Markdown()
+        confusion = gr.Dataframe(
+            NO_CONFUSION,
+            label="Confusion matrix (rows: true class, columns: predicted)",
+            interactive=False,
+        )
+        with gr.Accordion("Learn", open=False):
+            learn = gr.Markdown()
+    augment = [flip_prob, rotation, crop_low, grey_prob]
+    # Uploading a zip means "train on it": switch the dataset choice for the learner.
+    upload.upload(lambda: SOURCES[1], None, source, api_visibility="undocumented")
+    preview_button.click(
+        with_session(preview_stream, session),
+        [source, upload, *augment, seed],
+        [preview, dataset_note],
+        api_name="augment_preview",
+        preprocess=False,
+        concurrency_limit=1,  # the mlx-data stream uses every core
+        concurrency_id="preview",
+    )
+    start.click(
+        with_session(train, session),
+        [
+            source,
+            upload,
+            *augment,
+            variant,
+            epochs,
+            batch_size,
+            lr,
+            weight_decay,
+            dropout,
+            patience,
+            seed,
+        ],
+        [status, loss_curves, accuracy_curves, metrics, confusion, learn],
+        api_name="train",
+        preprocess=False,
+        # The trainer itself runs one at a time (session.trainer); a second slot lets a
+        # second request hear "busy" at once instead of waiting in Gradio's queue.
+        concurrency_limit=2,
+        concurrency_id="train",
+    )
+    cancel.click(
+        with_session(cancel_training, session),
+        None,
+        status,
+        api_name="cancel_training",
+        concurrency_limit=None,
+    )

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 
+from kernels_playground.errors import MennyError, WrongType
+
 Padding = int | tuple[int, int] | str
 PADDING_MODES = ("valid", "same", "full")
 
@@ -34,12 +36,12 @@ def whole(
     allowed = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
     allowed += unit
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a whole number {allowed}, got {value!r}")
+        raise WrongType(f"{name} must be a whole number {allowed}, got {value!r}")
     if not isinstance(value, Integral) and not (math.isfinite(value) and float(value).is_integer()):
-        raise ValueError(f"{name} must be a whole number {allowed}, got {value!r}")
+        raise MennyError(f"{name} must be a whole number {allowed}, got {value!r}")
     number = int(value)
     if number < minimum or (maximum is not None and number > maximum):
-        raise ValueError(f"{name} must be {allowed}, got {number}")
+        raise MennyError(f"{name} must be {allowed}, got {number}")
     return number
 
 
@@ -59,10 +61,10 @@ def resolve_padding(padding: Padding, kernel: int, dilation: int = 1) -> tuple[i
         if mode == "full":
             full = dilation * (kernel - 1)
             return (full, full)
-        raise ValueError(f"padding mode must be one of {', '.join(PADDING_MODES)}, got {padding!r}")
+        raise MennyError(f"padding mode must be one of {', '.join(PADDING_MODES)}, got {padding!r}")
     if isinstance(padding, Sequence):
         if len(padding) != 2:
-            raise ValueError(f"padding must be an int or a (before, after) pair, got {padding!r}")
+            raise MennyError(f"padding must be an int or a (before, after) pair, got {padding!r}")
         return (
             whole(padding[0], "padding before", 0),
             whole(padding[1], "padding after", 0),
@@ -114,7 +116,7 @@ class _Conv:
         return (self.padded - self.span) // self.stride + 1
 
 
-class WindowTooLarge(ValueError):
+class WindowTooLarge(MennyError):
     """A kernel or pool window that spans more than the padded input along one axis.
 
     Callers that know more (which axis; whether padding is possible at all) reword it
@@ -202,7 +204,7 @@ def _pool(size, window, stride, padding, ceil_mode) -> tuple[_Conv, int]:
     stride = window if stride is None else whole(stride, "pool stride", 1)
     before, after = resolve_padding(padding, window)
     if max(before, after) > window // 2:
-        raise ValueError(
+        raise MennyError(
             f"pool padding must be at most half the window ({window // 2} for a window of "
             f"{window}), got {max(before, after)}: a wider pad would make windows of padding only"
         )
@@ -261,20 +263,20 @@ def _transposed(size, kernel, stride, padding, output_padding, dilation):
     padding = whole(padding, "padding", 0)
     output_padding = whole(output_padding, "output padding", 0)
     if output_padding >= max(stride, dilation):
-        raise ValueError(
+        raise MennyError(
             f"output padding must be smaller than the stride or the dilation "
             f"(< {max(stride, dilation)}), got {output_padding}"
         )
     # A transposed convolution is a direct one over the stride-dilated input padded by
     # D*(K-1) - P on each side; that padding cannot be negative.
     if padding > dilation * (kernel - 1):
-        raise ValueError(
+        raise MennyError(
             f"transposed-convolution padding can be at most D*(K - 1) = "
             f"{dilation * (kernel - 1)} for this kernel, got {padding}"
         )
     out = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
     if out < 1:
-        raise ValueError(
+        raise MennyError(
             f"padding {padding} crops away the whole output of the transposed convolution "
             f"(size {out}); use less padding"
         )

@@ -40,6 +40,7 @@ from kernels_playground.arithmetic import (
     resolve_padding,
     whole,
 )
+from kernels_playground.errors import MennyError, WrongType
 from kernels_playground.kernels import PRESETS, validate_kernel
 
 # 2048 x 2048: the playground recomputes on every slider move, so images are capped well
@@ -72,7 +73,7 @@ def conv_geometry(
 ) -> ConvGeometry:
     """Check the settings and work out padding and output size with `arithmetic`."""
     if edge not in EDGES:
-        raise ValueError(f"edge must be one of {', '.join(EDGES)}, got {edge!r}")
+        raise MennyError(f"edge must be one of {', '.join(EDGES)}, got {edge!r}")
     stride = whole(stride, "stride", 1)
     dilation = whole(dilation, "dilation", 1)
     height, width = image_size
@@ -80,18 +81,18 @@ def conv_geometry(
     top, bottom = resolve_padding(padding, kh, dilation)
     left, right = resolve_padding(padding, kw, dilation)
     if edge == "valid" and (top, bottom, left, right) != (0, 0, 0, 0):
-        raise ValueError(
+        raise MennyError(
             f"edge 'valid' means no padding, so padding must be 0 or 'valid', got {padding!r}"
         )
     if edge == "reflect" and (max(top, bottom) >= height or max(left, right) >= width):
-        raise ValueError(
+        raise MennyError(
             f"edge 'reflect' mirrors the image without its border pixel, so the padding must "
             f"be smaller than the image ({height}x{width}), got {max(top, bottom, left, right)}: "
             "use less padding or edge 'replicate'"
         )
     padded = (height + top + bottom) * (width + left + right)
     if padded > 2 * MAX_PIXELS:
-        raise ValueError(
+        raise MennyError(
             f"padding makes the image {height + top + bottom}x{width + left + right} = "
             f"{padded / 1e6:.3g} megapixels; the limit is {2 * MAX_PIXELS / 1e6:.3g}: "
             "use less padding"
@@ -120,8 +121,8 @@ def size_on_axis(size_function, axis: str, *args, padded: bool = True) -> int:
         return size_function(*args)
     except WindowTooLarge as error:
         if padded:
-            raise ValueError(f"{axis}: {error}") from None
-        raise ValueError(
+            raise MennyError(f"{axis}: {error}") from None
+        raise MennyError(
             f"{axis}: the {error.shown} is larger than the {error.size}-pixel {axis}, and "
             "'valid' edges add no padding: use a smaller kernel or dilation, or another edge mode"
         ) from None
@@ -131,23 +132,23 @@ def check_image(image: object) -> np.ndarray:
     """The image as a numpy (H, W, C) array, C <= 4, numbers only (floats as float32, finite)."""
     array = np.asarray(image)
     if array.dtype.kind not in "buif":
-        raise TypeError(f"image must hold numbers, got dtype {array.dtype}")
+        raise WrongType(f"image must hold numbers, got dtype {array.dtype}")
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or not 1 <= array.shape[2] <= 4 or 0 in array.shape:
-        raise ValueError(
+        raise MennyError(
             f"image must be (H, W) grey or (H, W, C) with 1 to 4 channels, got shape {array.shape}"
         )
     height, width = array.shape[:2]
     if height * width > MAX_PIXELS:
-        raise ValueError(
+        raise MennyError(
             f"image is {width}x{height} = {height * width / 1e6:.3g} megapixels; the playground "
             f"limit is {MAX_PIXELS / 1e6:.3g} megapixels (shrink it with images.fit_within)"
         )
     if array.dtype.kind == "f":
         array = array.astype(np.float32, copy=False)
         if not np.isfinite(array).all():
-            raise ValueError("image contains NaN or infinite values")
+            raise MennyError("image contains NaN or infinite values")
     return array
 
 
@@ -159,7 +160,7 @@ def padded_planes(image: np.ndarray, mode: str, geometry: ConvGeometry, edge: st
     buffer (one pass, no separate padding copy); replicate/reflect pad with numpy.
     """
     if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise MennyError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     top, bottom, left, right = geometry.pad
     height, width, channels = image.shape
     planes = channels if mode == "per_channel" else 1
@@ -282,7 +283,7 @@ def edge_magnitude(
     """Gradient strength sqrt(Gx^2 + Gy^2), same options and shapes as apply_kernel."""
     gx, gy = validate_kernel(gx_kernel), validate_kernel(gy_kernel)
     if gx.shape != gy.shape:
-        raise ValueError(
+        raise MennyError(
             f"gx and gy kernels must have the same shape, got {gx.shape} and {gy.shape}"
         )
     if flip:

@@ -14,6 +14,7 @@ import numpy as np
 
 from kernels_playground.arithmetic import Padding, whole
 from kernels_playground.convolve import apply_kernel, check_image, conv_geometry, padded_planes
+from kernels_playground.errors import MennyError, WrongType
 from kernels_playground.kernels import validate_kernel
 
 
@@ -143,7 +144,7 @@ def step_at(
     if mode == "per_channel":
         index = whole(0 if channel is None else channel, "channel", 0)
         if index >= padded.shape[2]:
-            raise ValueError(f"channel must be between 0 and {padded.shape[2] - 1}, got {index}")
+            raise MennyError(f"channel must be between 0 and {padded.shape[2] - 1}, got {index}")
     padded = padded[:, :, index]
     window = input_window(array.shape[:2], weights, row, col, stride, padding, edge, dilation)
     top = window.top + geometry.pad[0]
@@ -174,15 +175,15 @@ def _size(image: object) -> tuple[int, int]:
         return whole(image[0], "image height", 1), whole(image[1], "image width", 1)
     shape = np.shape(image)
     if len(shape) not in (2, 3):
-        raise ValueError(f"image must be (H, W) or (H, W, C), got shape {shape}")
+        raise MennyError(f"image must be (H, W) or (H, W, C), got shape {shape}")
     return shape[0], shape[1]
 
 
 def _position(value: int, name: str, count: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a whole number between 0 and {count - 1}, got {value!r}")
+        raise WrongType(f"{name} must be a whole number between 0 and {count - 1}, got {value!r}")
     if not 0 <= value < count:
-        raise ValueError(f"{name} must be between 0 and {count - 1}, got {value}")
+        raise MennyError(f"{name} must be between 0 and {count - 1}, got {value}")
     return int(value)
 
 

@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
+from kernels_playground.errors import MennyError
+
 # 40 megapixels: a 48 MP phone photo must be resized first, every camera up to 40 MP loads.
 # As decoded RGB that is 120 MB, plus float32 copies for convolution: the most one upload
 # should cost a shared server.
@@ -45,7 +47,7 @@ FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
 ALLOWED = "PNG, JPEG, WebP, BMP, GIF, TIFF"
 
 
-class ImageError(ValueError):
+class ImageError(MennyError):
     """An image that cannot be used, with one sentence saying why and what is allowed."""
 
 
@@ -111,7 +113,7 @@ def upright_size(path: str | Path) -> tuple[int, int]:
 
 def _check_max_side(max_side: int) -> None:
     if max_side < 1:
-        raise ValueError(f"max_side must be >= 1, got {max_side}")
+        raise MennyError(f"max_side must be >= 1, got {max_side}")
 
 
 def _fitted_size(height: int, width: int, max_side: int) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from kernels_playground.errors import MennyError, WrongType
 from kernels_playground.numbers import NumberError, parse_number
 
 MAX_KERNEL_SIDE = 15
@@ -79,30 +80,30 @@ def validate_kernel(array: object) -> np.ndarray:
     try:
         values = np.asarray(array, dtype=np.float64)
     except OverflowError:  # a Python int beyond float64, e.g. 10**400 sent through an API
-        raise ValueError(
+        raise MennyError(
             f"kernel weights must be between -{MAX_KERNEL_WEIGHT:,.0f} and "
             f"{MAX_KERNEL_WEIGHT:,.0f}, got an integer too large for a float"
         ) from None
     except (TypeError, ValueError):
-        raise TypeError(
+        raise WrongType(
             f"the kernel must be a 2-D grid of numbers, got {type(array).__name__}"
         ) from None
     if values.ndim != 2:
-        raise ValueError(f"the kernel must be 2-D (rows x columns), got shape {values.shape}")
+        raise MennyError(f"the kernel must be 2-D (rows x columns), got shape {values.shape}")
     if values.size == 0:
-        raise ValueError("empty kernel: give at least one number")
+        raise MennyError("empty kernel: give at least one number")
     _check_sides(*values.shape)
     bad = np.argwhere(~np.isfinite(values))
     if len(bad):
         row, col = bad[0]
-        raise ValueError(
+        raise MennyError(
             f"row {row + 1}, column {col + 1}: {values[row, col]:g} is not a finite number; "
             "every entry must be finite"
         )
     bad = np.argwhere(np.abs(values) > MAX_KERNEL_WEIGHT)
     if len(bad):
         row, col = bad[0]
-        raise ValueError(
+        raise MennyError(
             f"kernel weights must be between -{MAX_KERNEL_WEIGHT:,.0f} and "
             f"{MAX_KERNEL_WEIGHT:,.0f}, got {values[row, col]:g} at row {row + 1}, column {col + 1}"
         )
@@ -111,7 +112,7 @@ def validate_kernel(array: object) -> np.ndarray:
 
 def _check_sides(rows: int, cols: int) -> None:
     if max(rows, cols) > MAX_KERNEL_SIDE:
-        raise ValueError(
+        raise MennyError(
             f"kernel is {rows}x{cols}; the largest allowed is {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}"
         )
 
@@ -136,7 +137,7 @@ def parse_kernel(grid: object) -> np.ndarray:
     elif isinstance(grid, np.ndarray):
         grid = grid.tolist()
     if not isinstance(grid, (list, tuple)):
-        raise TypeError(f"the kernel must be text or a list of rows, got {type(grid).__name__}")
+        raise WrongType(f"the kernel must be text or a list of rows, got {type(grid).__name__}")
     return validate_kernel(_parse_rows(grid))
 
 
@@ -175,7 +176,7 @@ def _parse_rows(grid: list | tuple) -> list[list[float]]:
     rows = []
     for index, row in enumerate(grid, start=1):
         if isinstance(row, (str, bytes)) or not hasattr(row, "__iter__"):
-            raise TypeError(f"row {index} must be a list of cells, got {row!r}")
+            raise WrongType(f"row {index} must be a list of cells, got {row!r}")
         rows.append(list(row))
     while rows and all(_blank(c) for c in rows[-1]):
         rows.pop()  # trailing empty rows of a table
@@ -185,13 +186,13 @@ def _parse_rows(grid: list | tuple) -> list[list[float]]:
     for r, row in enumerate(rows, start=1):
         for c, cell in enumerate(row, start=1):
             if _blank(cell):
-                raise ValueError(f"row {r}, column {c} is empty: every cell needs a number")
+                raise MennyError(f"row {r}, column {c} is empty: every cell needs a number")
     return _numbers(rows)
 
 
 def _numbers(rows: list[list[object]]) -> list[list[float]]:
     if not rows:
-        raise ValueError("empty kernel: give at least one number")
+        raise MennyError("empty kernel: give at least one number")
     # The size first: a grid of a million cells is refused before any of them is read.
     _check_sides(len(rows), max(len(row) for row in rows))
     values = [
@@ -200,7 +201,7 @@ def _numbers(rows: list[list[object]]) -> list[list[float]]:
     width = len(values[0])
     for r, row in enumerate(values, start=1):
         if len(row) != width:
-            raise ValueError(
+            raise MennyError(
                 f"the kernel must be rectangular: row {r} has {len(row)} numbers, row 1 has {width}"
             )
     return values
@@ -208,17 +209,17 @@ def _numbers(rows: list[list[object]]) -> list[list[float]]:
 
 def _number(cell: object, row: int, col: int) -> float:
     if isinstance(cell, bool):
-        raise ValueError(f"row {row}, column {col}: {cell!r} is not a number")
+        raise MennyError(f"row {row}, column {col}: {cell!r} is not a number")
     if isinstance(cell, (int, float, np.integer, np.floating)):
         try:
             value = float(cell)
         except OverflowError:  # a Python int beyond float64 (JSON allows any length)
-            raise ValueError(
+            raise MennyError(
                 f"row {row}, column {col}: the integer is too large; kernel weights must be "
                 f"between -{MAX_KERNEL_WEIGHT:,.0f} and {MAX_KERNEL_WEIGHT:,.0f}"
             ) from None
         if not math.isfinite(value):
-            raise ValueError(f"row {row}, column {col}: {cell!r} is not a finite number")
+            raise MennyError(f"row {row}, column {col}: {cell!r} is not a finite number")
         return value
     try:
         return parse_number(str(cell))

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from kernels_playground.errors import MennyError
+
 MAX_NUMBER_CHARS = 32  # "-0.000123456789012345678901234567" is already 33
 MIN_EXPONENT = -45  # float32's smallest positive (subnormal) value is 1.4e-45
 MAX_EXPONENT = 38  # float32's largest value is 3.4e38
@@ -32,7 +34,7 @@ _FRACTION = re.compile(rf"[+-]?{_DIGITS}/(?P<denominator>{_DIGITS})")
 _NOT_FINITE = {"inf", "infinity", "nan"}
 
 
-class NumberError(ValueError):
+class NumberError(MennyError):
     """Text that is not an accepted number, with one sentence saying why and what is allowed."""
 
 

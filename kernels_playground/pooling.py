@@ -16,6 +16,7 @@ import numpy as np
 
 from kernels_playground.arithmetic import Padding, pool_output_size, resolve_padding, whole
 from kernels_playground.convolve import size_on_axis
+from kernels_playground.errors import MennyError
 
 
 def pool(
@@ -35,10 +36,10 @@ def pool(
     not (as PyTorch). ceil_mode keeps a last, partial window at the right/bottom.
     """
     if kind not in ("max", "avg"):
-        raise ValueError(f"pool kind must be 'max' or 'avg', got {kind!r}")
+        raise MennyError(f"pool kind must be 'max' or 'avg', got {kind!r}")
     values = np.asarray(feature_map, dtype=np.float32)
     if values.ndim not in (2, 3) or 0 in values.shape:
-        raise ValueError(f"feature map must be (H, W) or (H, W, C), got shape {values.shape}")
+        raise MennyError(f"feature map must be (H, W) or (H, W, C), got shape {values.shape}")
     planes = values[:, :, None] if values.ndim == 2 else values
     height, width = planes.shape[:2]
     size = whole(window, "pool window", 1)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kernels_playground.errors import MennyError
+
 
 @dataclass(frozen=True)
 class Rendered:
@@ -39,9 +41,9 @@ def render_feature_map(feature_map: np.ndarray) -> Rendered:
     if values.ndim == 3 and values.shape[2] == 1:
         values = values[:, :, 0]
     if values.ndim not in (2, 3) or values.size == 0:
-        raise ValueError(f"feature map must be (H, W) or (H, W, C), got shape {values.shape}")
+        raise MennyError(f"feature map must be (H, W) or (H, W, C), got shape {values.shape}")
     if not np.isfinite(values).all():
-        raise ValueError("feature map contains NaN or infinite values")
+        raise MennyError("feature map contains NaN or infinite values")
     low, high = float(values.min()), float(values.max())
     signed = low < 0
     if values.ndim == 3:
@@ -108,7 +110,7 @@ def upscale_nearest(image: np.ndarray, min_side: int, max_side: int = 2048) -> n
     neighbour keeps a 4x4 pooled map as 16 crisp squares instead of a blur.
     """
     if min_side < 1 or max_side < 1:
-        raise ValueError(f"min_side and max_side must be >= 1, got {min_side} and {max_side}")
+        raise MennyError(f"min_side and max_side must be >= 1, got {min_side} and {max_side}")
     height, width = image.shape[:2]
     factor = -(-min_side // min(height, width))
     factor = max(1, min(factor, max_side // max(height, width)))

@@ -38,6 +38,7 @@ from kernels_playground.arithmetic import (
     receptive_field,
     whole,
 )
+from kernels_playground.errors import MennyError
 from kernels_playground.stack_budget import mlx_budget
 
 KINDS = ("conv", "maxpool", "avgpool")
@@ -141,7 +142,7 @@ def layer_rows(table: Sequence[Sequence[object]]) -> list[LayerRow]:
             if not all(value.is_integer() for value in values):  # also rejects inf and nan
                 raise ValueError
         except ValueError:
-            raise ValueError(
+            raise MennyError(
                 f"layer {index}: kernel, stride, padding, dilation and out_channels must be "
                 f"whole numbers, got {numbers}"
             ) from None
@@ -154,7 +155,7 @@ def _checked(index: int, row: LayerRow) -> LayerRow:
     index = row.table_row or index
     kind = str(row.kind).strip().lower().replace("-", "").replace(" ", "")
     if kind not in KINDS:
-        raise ValueError(f"layer {index}: kind must be one of {', '.join(KINDS)}, got {row.kind!r}")
+        raise MennyError(f"layer {index}: kind must be one of {', '.join(KINDS)}, got {row.kind!r}")
     try:
         kernel = whole(row.kernel, "kernel", 1, MAX_WINDOW)
         stride = whole(row.stride, "stride", 1, MAX_STEP)
@@ -162,9 +163,9 @@ def _checked(index: int, row: LayerRow) -> LayerRow:
         dilation = whole(row.dilation, "dilation", 1, MAX_STEP)
         channels = whole(row.out_channels, "out_channels", 1, MAX_CHANNELS) if kind == "conv" else 1
     except (TypeError, ValueError) as error:
-        raise ValueError(f"layer {index} ({kind}): {error}") from None
+        raise MennyError(f"layer {index} ({kind}): {error}") from None
     if kind != "conv" and dilation != 1:
-        raise ValueError(f"layer {index} ({kind}): pooling has no dilation, got {dilation}")
+        raise MennyError(f"layer {index} ({kind}): pooling has no dilation, got {dilation}")
     return LayerRow(kind, kernel, stride, padding, dilation, channels, index)
 
 
@@ -188,7 +189,7 @@ def _by_hand(input_hw: tuple[int, int], in_channels: int, rows: list[LayerRow]) 
                 formulas = pool_output_formula(height, *args), pool_output_formula(width, *args)
                 out_c, params, macs = channels, 0, 0
         except ValueError as error:
-            raise ValueError(f"{name}: {error}") from None
+            raise MennyError(f"{name}: {error}") from None
         shapes.append(
             LayerShape(name, (out_h, out_w, out_c), params, macs, rf.size, rf.jump, *formulas)
         )
@@ -245,9 +246,9 @@ def describe_stack(
     width = whole(input_hw[1], "input width", 1, MAX_INPUT_SIDE)
     in_channels = whole(in_channels, "input channels", 1, MAX_CHANNELS)
     if not rows:
-        raise ValueError("the stack is empty: add at least one layer")
+        raise MennyError("the stack is empty: add at least one layer")
     if len(rows) > MAX_LAYERS:
-        raise ValueError(f"the stack has {len(rows)} layers; at most {MAX_LAYERS} are allowed")
+        raise MennyError(f"the stack has {len(rows)} layers; at most {MAX_LAYERS} are allowed")
     checked = [_checked(index, row) for index, row in enumerate(rows, start=1)]
     layers = _by_hand((height, width), in_channels, checked)
     skipped = (

@@ -21,8 +21,8 @@ from gradio.utils import get_upload_folder
 
 # mlx.core is only ever reached through these packages, whose __init__ gives MLX a fast BLAS.
 from kernels_playground import arithmetic
-from kernels_playground.images import MAX_PIXELS, ImageError, load_rgb, upright_size
-from menny_core.sessions import TrainingRefused
+from kernels_playground.errors import MennyError
+from kernels_playground.images import MAX_PIXELS, load_rgb, upright_size
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "demo_assets"
@@ -36,9 +36,8 @@ log = logging.getLogger("menny")
 # -- errors for people -------------------------------------------------------
 
 
-# The cores' contract: these carry one sentence written for the learner (ImageError,
-# DatasetError and WeightsError are ValueErrors). Anything else is a bug and stays generic.
-PEOPLE_ERRORS = (ValueError, TypeError, ImageError, TrainingRefused)
+# The cores' contract: a MennyError carries one sentence written for the learner (ImageError,
+# DatasetError, WeightsError, TrainingRefused... are MennyErrors). Anything else is a bug.
 
 
 def for_people(handler):
@@ -49,7 +48,7 @@ def for_people(handler):
     def translated(error: Exception) -> gr.Error:
         if isinstance(error, gr.Error):
             return error
-        if isinstance(error, PEOPLE_ERRORS):
+        if isinstance(error, MennyError):
             return gr.Error(str(error), print_exception=False)
         log.exception("%s failed", handler.__name__)  # the traceback, for the server log
         return gr.Error(
@@ -83,7 +82,7 @@ def whole_from(value, label: str, minimum: int, maximum: int | None = None) -> i
     named, not a TypeError."""
     if value is None or value == "":
         allowed = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-        raise ValueError(f"{label} is empty: give a whole number {allowed}")
+        raise MennyError(f"{label} is empty: give a whole number {allowed}")
     return arithmetic.whole(value, label, minimum, maximum)
 
 
@@ -91,23 +90,23 @@ def number_from(value, label: str) -> float:
     """A number widget's value as a finite float; an emptied field is named, not a
     TypeError, and text ("abc", "1e999") gets a sentence, not Python's message."""
     if value is None or value == "":
-        raise ValueError(f"{label} is empty: give a number")
+        raise MennyError(f"{label} is empty: give a number")
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{label} must be a number, got {value!r}")
+        raise MennyError(f"{label} must be a number, got {value!r}")
     return float(value)
 
 
 def one_of(value, label: str, choices) -> str:
     """A radio's value, checked: API callers can send anything."""
     if value not in choices:
-        raise ValueError(f"{label} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        raise MennyError(f"{label} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return value
 
 
 def flag(value, label: str) -> bool:
     """A checkbox's value, checked: API callers can send "no", which Python calls true."""
     if not isinstance(value, bool):
-        raise ValueError(f"{label} must be true or false, got {value!r}")
+        raise MennyError(f"{label} must be true or false, got {value!r}")
     return value
 
 
@@ -128,16 +127,16 @@ def uploaded_file(value) -> str | None:
         return None
     path = value.get("path") if isinstance(value, dict) else getattr(value, "path", value)
     if not isinstance(path, str | Path) or not str(path):
-        raise ValueError(NOT_UPLOADED)
+        raise MennyError(NOT_UPLOADED)
     real = Path(os.path.realpath(path))
     roots = [
         Path(os.path.realpath(get_upload_folder())),
         *(Path(os.path.realpath(b)) for b in BUNDLED),
     ]
     if not any(real.is_relative_to(root) for root in roots) or not real.is_file():
-        raise ValueError(NOT_UPLOADED)
+        raise MennyError(NOT_UPLOADED)
     if real.stat().st_size > MAX_UPLOAD_BYTES:
-        raise ValueError(f"the file is larger than {MAX_UPLOAD}: upload a smaller image")
+        raise MennyError(f"the file is larger than {MAX_UPLOAD}: upload a smaller image")
     return str(real)
 
 
@@ -161,5 +160,5 @@ def load_image(value, missing: str = "pick or upload an image first") -> tuple[n
     and a note if it was shrunk."""
     path = uploaded_file(value)
     if not path:
-        raise ValueError(missing)
+        raise MennyError(missing)
     return _load(path, Path(path).stat().st_mtime)

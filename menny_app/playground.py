@@ -10,6 +10,7 @@ from __future__ import annotations
 import gradio as gr
 
 from kernels_playground.convolve import apply_kernel, relu
+from kernels_playground.errors import MennyError
 from kernels_playground.explain import step_at
 from kernels_playground.kernels import (
     DESCRIPTIONS,
@@ -40,7 +41,7 @@ POOLS = ("none", "max", "avg")
 def preset_kernel(preset: str) -> tuple[str, str]:
     """A preset's grid as editable text (one row per line) and what it does."""
     if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+        raise MennyError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     return format_kernel(PRESETS[preset]), DESCRIPTIONS.get(preset, "")
 
 

@@ -20,6 +20,7 @@ from gradio.utils import get_upload_folder
 
 from kernels_playground import arithmetic, fast_blas
 from kernels_playground.convolve import warm_up
+from kernels_playground.errors import MennyError
 from menny_app.inputs import MAX_UPLOAD_BYTES, ROOT
 from menny_app.layout import CACHE_MINUTES, CSS, build_app
 from menny_app.session import APP_FOLDER, CPU_WORKERS, DISK_QUOTA, Session
@@ -78,7 +79,7 @@ def parse_auth(text: str | None, origin: str = "--auth") -> tuple[str, str] | No
         return None
     user, colon, password = text.strip().partition(":")
     if not colon or not user or not password:
-        raise ValueError(f"{origin} must hold USER:PASS (both non-empty)")
+        raise MennyError(f"{origin} must hold USER:PASS (both non-empty)")
     return user, password
 
 
@@ -91,7 +92,7 @@ def read_credentials(args: argparse.Namespace) -> tuple[str, str] | None:
             text = args.auth_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or "not UTF-8 text"
-            raise ValueError(f"--auth-file {args.auth_file} cannot be read ({reason})") from None
+            raise MennyError(f"--auth-file {args.auth_file} cannot be read ({reason})") from None
         return parse_auth(text, f"--auth-file {args.auth_file}")
     return parse_auth(os.environ.get("MENNY_AUTH"), "MENNY_AUTH")
 

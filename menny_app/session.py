@@ -15,6 +15,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from kernels_playground.errors import MennyError
 from menny_core.markdown import escape
 from menny_core.sessions import Trainer
 from menny_core.visitors import Visitors
@@ -79,13 +80,13 @@ class Session:
                 f"Classify uses the model you trained in this session: {escape(run.name)}."
             )
         if self.shipped is None:
-            raise ValueError("there is no model yet: train one in the Train tab")
+            raise MennyError("there is no model yet: train one in the Train tab")
         return self.predictor(self.shipped), f"{note} Classify uses the shipped Menny.".strip()
 
     def describe_model(self, request: gr.Request = None) -> str:
         try:
             return self.model_for(request)[1]
-        except ValueError as error:
+        except MennyError as error:
             return str(error).capitalize() + "."
 
     def leave(self, request: gr.Request = None) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from kernels_playground.errors import MennyError
 from menny_app.inputs import (
     PORTRAITS,
     for_people,
@@ -117,7 +118,7 @@ def _dataset(visitor, source: str, upload):
         return discover(PORTRAITS, cache_dir=visitor.cache, label=label), label
     upload = uploaded_file(upload)
     if not upload:
-        raise ValueError("upload a .zip with one folder per class first, or pick the portraits")
+        raise MennyError("upload a .zip with one folder per class first, or pick the portraits")
     root, label = visitor.uploads.root(upload), Path(upload).name
     try:
         return discover(root, cache_dir=root / ".cache", label=label), label

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from kernels_playground.arithmetic import whole
+from kernels_playground.errors import MennyError
 from menny_core.dataset import DatasetError
 
 MAX_TOTAL_BYTES = 200 * 1024 * 1024  # "200 MB": sizes are shown in binary megabytes
@@ -109,7 +110,7 @@ def extract_dataset_zip(
     if not zipfile.is_zipfile(zip_path):
         raise DatasetError(f"{name} is not a zip file: upload a .zip of class folders")
     if dest.exists() and any(dest.iterdir()):
-        raise ValueError(f"dest_dir {dest} must be empty, so nothing of the user's is mixed in")
+        raise MennyError(f"dest_dir {dest} must be empty, so nothing of the user's is mixed in")
 
     with zipfile.ZipFile(zip_path) as archive:
         members = []

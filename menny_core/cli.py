@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 
 import kernels_playground  # noqa: F401  (first: MLX gets a fast BLAS before it loads)
+from kernels_playground.errors import MennyError
 from kernels_playground.images import ImageError
 
 USAGE_ERROR = 2  # what argparse uses: the command cannot run as given
@@ -141,7 +142,7 @@ def _train(args: argparse.Namespace) -> int:
     try:  # before training, not after it: a wrong --out must not cost a whole run
         out = weights.check_save_path(args.out)
     except weights.WeightsError as error:
-        raise ValueError(f"--out {error}") from None
+        raise MennyError(f"--out {error}") from None
     folder = _data(args)
     epoch_of = [1]
     tty = sys.stderr.isatty()
@@ -199,7 +200,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     model, metadata = weights.load(args.weights)
     folder = _data(args)
     if list(folder.classes) != list(metadata["classes"]):
-        raise ValueError(
+        raise MennyError(
             f"the weights know the classes {metadata['classes']} but {args.data} has "
             f"{folder.classes}"
         )
@@ -207,7 +208,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.split == "test":
         recorded = metadata.get("split") or {}
         if "seed" not in recorded:
-            raise ValueError("the weights do not record their split; use --split all")
+            raise MennyError("the weights do not record their split; use --split all")
         if metadata.get("dataset_fingerprint") not in (None, fingerprint(folder)):
             print(
                 "menny evaluate: warning: these are not the files the weights were trained "
@@ -219,7 +220,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         )
         samples = split.test
         if not samples:
-            raise ValueError("the recorded split has no test images; use --split all")
+            raise MennyError("the recorded split has no test images; use --split all")
     metrics = evaluate(model, samples, metadata["classes"], metadata["image_size"]).to_dict()
     if args.json:
         print(json.dumps(metrics))

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from kernels_playground.arithmetic import whole
+from kernels_playground.errors import MennyError
 
 BINS = 8  # per channel: 8**3 = 512 colour cubes
 # Histograms are taken of a shrunken copy: colour proportions barely change, time drops ~16x.
@@ -52,7 +53,7 @@ def colour_histogram(image: Image.Image | str | Path, bins: int = BINS) -> np.nd
     """
     bins = whole(bins, "bins", 1)
     if bins > 256 or 256 % bins:
-        raise ValueError(f"bins must divide 256 (1, 2, 4, ..., 256), got {bins}")
+        raise MennyError(f"bins must divide 256 (1, 2, 4, ..., 256), got {bins}")
     if not isinstance(image, Image.Image):
         with Image.open(image) as opened:
             image = opened.convert("RGB")
@@ -75,7 +76,7 @@ def chi_square(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 def _histograms(samples: Sequence[Sample], bins: int) -> tuple[np.ndarray, np.ndarray]:
     if not samples:
-        raise ValueError("the colour baseline needs at least one (path, label) sample, got none")
+        raise MennyError("the colour baseline needs at least one (path, label) sample, got none")
     histograms = np.stack([colour_histogram(path, bins) for path, _ in samples])
     labels = np.array([whole(label, "label", 0) for _, label in samples], dtype=np.int64)
     return histograms, labels
@@ -93,9 +94,9 @@ def fit_colour_baseline(
     histograms, labels = _histograms(train, bins)
     missing = sorted(set(range(num_classes)) - set(labels.tolist()))
     if missing:
-        raise ValueError(f"every class needs a training image; none for label(s) {missing}")
+        raise MennyError(f"every class needs a training image; none for label(s) {missing}")
     if labels.max() >= num_classes:
-        raise ValueError(f"labels must be < num_classes ({num_classes}), got {labels.max()}")
+        raise MennyError(f"labels must be < num_classes ({num_classes}), got {labels.max()}")
     centroids = np.stack([histograms[labels == c].mean(axis=0) for c in range(num_classes)])
     return ColourBaseline(centroids, bins)
 

@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from kernels_playground.arithmetic import whole
+from kernels_playground.errors import MennyError
 from kernels_playground.images import MAX_PIXELS, ImageError, load_rgb
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -47,7 +48,7 @@ _IGNORED_NAMES = ("__MACOSX", "Thumbs.db", "desktop.ini")
 Sample = tuple[str, int]
 
 
-class DatasetError(ValueError):
+class DatasetError(MennyError):
     """A dataset that Menny cannot train on, with a sentence saying what to change."""
 
 
@@ -286,9 +287,9 @@ class Split:
 
 def _fraction(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a number from 0 to 1, got {value!r}")
+        raise MennyError(f"{name} must be a number from 0 to 1, got {value!r}")
     if not 0 <= value < 1:
-        raise ValueError(f"{name} must be >= 0 and < 1, got {value}")
+        raise MennyError(f"{name} must be >= 0 and < 1, got {value}")
     return float(value)
 
 
@@ -324,7 +325,7 @@ def stratified_split(
     val_fraction = _fraction(val_fraction, "val_fraction")
     test_fraction = _fraction(test_fraction, "test_fraction")
     if val_fraction + test_fraction >= 1:
-        raise ValueError(
+        raise MennyError(
             f"val_fraction + test_fraction must be < 1 to leave images for training, got "
             f"{val_fraction} + {test_fraction} = {val_fraction + test_fraction:g}"
         )

@@ -20,6 +20,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from kernels_playground.errors import MennyError
 from menny_core.markdown import escape
 from menny_core.stream import eval_batches
 
@@ -53,7 +54,7 @@ def metrics_from_confusion(confusion: np.ndarray, classes: Sequence[str]) -> Met
     confusion = np.asarray(confusion, dtype=np.int64)
     k = len(classes)
     if confusion.shape != (k, k):
-        raise ValueError(f"confusion must be {k}x{k} for {k} classes, got {confusion.shape}")
+        raise MennyError(f"confusion must be {k}x{k} for {k} classes, got {confusion.shape}")
     true_positive = np.diag(confusion).astype(np.float64)
     predicted = confusion.sum(axis=0)  # column sums: how often each class was predicted
     actual = confusion.sum(axis=1)  # row sums: how many images each class really has
@@ -116,7 +117,7 @@ def evaluate(
 ) -> Metrics:
     """Run `model` over `samples` ((path, label) pairs) and score its top-1 predictions."""
     if len(samples) == 0:
-        raise ValueError("there are no images to evaluate: samples is empty")
+        raise MennyError("there are no images to evaluate: samples is empty")
     logits, labels = logits_for(model, samples, image_size, batch_size)
     confusion = confusion_matrix(labels, logits.argmax(axis=1), len(classes))
     metrics = metrics_from_confusion(confusion, classes)

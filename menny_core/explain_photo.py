@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
+from kernels_playground.errors import MennyError
 from kernels_playground.images import fit_within
 from kernels_playground.render import render_feature_map
 from menny_core.insight import look, network_input, overlay, saliency_map
@@ -87,12 +88,12 @@ def explain_photo(
     """
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(
+        raise MennyError(
             f"explain_photo needs a uint8 (H, W, 3) RGB image (images.load_rgb gives one), "
             f"got {image.dtype} {image.shape}"
         )
     if overlay_side < 1 or channels < 1:
-        raise ValueError(
+        raise MennyError(
             f"overlay_side and channels must be >= 1, got {overlay_side} and {channels}"
         )
     size = int(predictor.metadata.get("image_size", IMAGE_SIZE))
@@ -142,7 +143,7 @@ def feature_sheet(maps: Sequence[np.ndarray]) -> np.ndarray:
     4x4 map stays 16 squares) and centred. Tiles are GAP pixels apart, on grey.
     """
     if not maps:
-        raise ValueError("feature_sheet needs at least one layer's maps")
+        raise MennyError("feature_sheet needs at least one layer's maps")
     tile = max(max(m.shape[:2]) for m in maps)
     columns = max(m.shape[2] for m in maps)
     sheet = np.full(

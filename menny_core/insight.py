@@ -19,6 +19,7 @@ import mlx.core as mx
 import numpy as np
 from PIL import Image
 
+from kernels_playground.errors import MennyError
 from menny_core.model import IMAGE_SIZE, MennyCNN
 from menny_core.predict import model_input
 from menny_core.stream import normalize
@@ -87,7 +88,7 @@ def saliency(
     if class_index is None:
         class_index = int(mx.argmax(model(x)[0]).item())
     if not 0 <= class_index < model.num_classes:
-        raise ValueError(
+        raise MennyError(
             f"class_index must be from 0 to {model.num_classes - 1}, got {class_index}"
         )
     gradient = np.array(input_gradient(model, x, class_index)[0], dtype=np.float32)
@@ -128,12 +129,12 @@ def overlay(image: np.ndarray, heat: np.ndarray, strength: float = 0.6) -> np.nd
     """
     image = np.asarray(image)
     if image.shape[:2] != np.shape(heat) or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(
+        raise MennyError(
             f"overlay needs an (H, W, 3) image and an (H, W) heat map, got {image.shape} "
             f"and {np.shape(heat)}"
         )
     if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"strength must be from 0 to 1, got {strength}")
+        raise MennyError(f"strength must be from 0 to 1, got {strength}")
     weight = strength * np.clip(np.asarray(heat, dtype=np.float32), 0.0, 1.0)[..., None]
     mixed = image.astype(np.float32) * (1 - weight) + heat_colours(heat) * weight
     return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)

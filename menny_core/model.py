@@ -39,6 +39,8 @@ import mlx.nn as nn
 import numpy as np
 from mlx.utils import tree_flatten
 
+from kernels_playground.errors import MennyError, WrongType
+
 VARIANTS = {
     # variant: (filters per block, batch norm)
     "simple": ((16, 32, 64), False),
@@ -54,7 +56,7 @@ def min_input_size(variant: str) -> int:
 
 def _variant(variant: str) -> tuple[tuple[int, ...], bool]:
     if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+        raise MennyError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
     return VARIANTS[variant]
 
 
@@ -122,11 +124,11 @@ class MennyCNN(nn.Module):
     def __init__(self, num_classes: int, variant: str = "simple", dropout: float = 0.25) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
-            raise TypeError(f"num_classes must be a whole number >= 2, got {num_classes!r}")
+            raise WrongType(f"num_classes must be a whole number >= 2, got {num_classes!r}")
         if num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+            raise MennyError(f"num_classes must be >= 2, got {num_classes}")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+            raise MennyError(f"dropout must be in [0, 1), got {dropout}")
         widths, batch_norm = _variant(variant)
         self.variant = variant
         self.num_classes = int(num_classes)
@@ -142,9 +144,9 @@ class MennyCNN(nn.Module):
     def _check(self, x: mx.array) -> None:
         smallest = min_input_size(self.variant)
         if x.ndim != 4 or x.shape[-1] != 3:
-            raise ValueError(f"Menny takes (N, H, W, 3) images (NHWC), got shape {x.shape}")
+            raise MennyError(f"Menny takes (N, H, W, 3) images (NHWC), got shape {x.shape}")
         if min(x.shape[1], x.shape[2]) < smallest:
-            raise ValueError(
+            raise MennyError(
                 f"the {self.variant} Menny needs images of at least {smallest}x{smallest} "
                 f"pixels, got {x.shape[1]}x{x.shape[2]}"
             )

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from kernels_playground.arithmetic import whole
+from kernels_playground.errors import MennyError
 from menny_core import portrait_features as parts
 from menny_core import portrait_hair as hair_parts
 from menny_core.portrait_clothes import Outfit, draw_body, draw_earrings
@@ -187,9 +188,9 @@ def render_portrait(
     the same pixels; a Generator is drawn from (so consecutive calls differ).
     """
     if name not in CHARACTERS:
-        raise ValueError(f"name must be one of {', '.join(CLASSES)}, got {name!r}")
+        raise MennyError(f"name must be one of {', '.join(CLASSES)}, got {name!r}")
     if view not in VIEW_ANGLES:
-        raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
+        raise MennyError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
     size = whole(size, "size", 32)
     rng = _rng(rng_or_seed)
     who = CHARACTERS[name]
@@ -264,7 +265,7 @@ def generate(
     """
     per_class = whole(per_class, "per_class (portraits per class)", 1)
     if per_class > MAX_PER_CLASS:
-        raise ValueError(
+        raise MennyError(
             f"per_class (portraits per class) must be at most {MAX_PER_CLASS}, got {per_class}"
         )
     seed = whole(seed, "seed", 0)

@@ -24,6 +24,7 @@ import mlx.core as mx
 import mlx.data as dx
 import numpy as np
 
+from kernels_playground.errors import MennyError
 from kernels_playground.images import load_rgb
 from menny_core.model import MennyCNN
 from menny_core.stream import normalize, resize_and_center_crop
@@ -79,7 +80,7 @@ def predict(
     images.load_rgb; an unusable one raises images.ImageError). metadata: as stored with
     the weights ("classes", "image_size"). unsure_below: threshold in [0, 1]."""
     if not 0.0 <= unsure_below <= 1.0:
-        raise ValueError(f"unsure_below must be from 0 to 1, got {unsure_below}")
+        raise MennyError(f"unsure_below must be from 0 to 1, got {unsure_below}")
     classes = list(metadata["classes"])
     probs = probabilities(model, load_rgb(image_source), int(metadata["image_size"]))
     order = np.argsort(-probs, kind="stable")

@@ -24,10 +24,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from kernels_playground.errors import MennyError
+
 WEIGHTS_NAME = "menny.safetensors"
 
 
-class TrainingRefused(RuntimeError):
+class TrainingRefused(MennyError, RuntimeError):
     """A training request that cannot start or be cancelled now, with a sentence saying why."""
 
 

@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image
 
 from kernels_playground.arithmetic import whole
+from kernels_playground.errors import MennyError
 
 # Per-channel (R, G, B) mean and standard deviation of pixel values in [0, 1]: ImageNet's,
 # the usual choice for photos. The bundled portraits are synthetic and may be generated
@@ -58,7 +59,7 @@ def normalize(images: np.ndarray) -> np.ndarray:
     """
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim < 3 or images.shape[-1] != 3:
-        raise ValueError(
+        raise MennyError(
             f"normalize expects uint8 RGB images shaped (..., H, W, 3), got "
             f"{images.dtype} {images.shape}"
         )
@@ -73,7 +74,7 @@ def denormalize(images: np.ndarray) -> np.ndarray:
 
 def _probability(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value <= 1:
-        raise ValueError(f"{name} must be from 0 to 1, got {value!r}")
+        raise MennyError(f"{name} must be from 0 to 1, got {value!r}")
     return float(value)
 
 
@@ -100,18 +101,18 @@ class Augment:
         _probability(self.grey_prob, "grey probability (grey_prob)")
         r = self.rotation_degrees
         if isinstance(r, bool) or not isinstance(r, Real) or not 0 <= r <= 180:
-            raise ValueError(f"rotation must be from 0 to 180 degrees, got {r!r}")
+            raise MennyError(f"rotation must be from 0 to 180 degrees, got {r!r}")
         area = tuple(self.crop_area)
         if len(area) != 2 or not all(isinstance(a, Real) and not isinstance(a, bool) for a in area):
-            raise ValueError(
+            raise MennyError(
                 f"crop area (crop_area) must be a (smallest, largest) pair of shares of the "
                 f"image's area, got {area!r}"
             )
         low, high = float(area[0]), float(area[1])
         if not 0 < low <= 1:
-            raise ValueError(f"crop area's smallest share must be in (0, 1], got {low}")
+            raise MennyError(f"crop area's smallest share must be in (0, 1], got {low}")
         if not low <= high <= 1:
-            raise ValueError(
+            raise MennyError(
                 f"crop area's largest share must be from the smallest share ({low:g}) to 1, "
                 f"got {high}"
             )
@@ -125,7 +126,7 @@ class Augment:
 
 def _records(samples: Sequence[Sample]) -> list[dict]:
     if len(samples) == 0:
-        raise ValueError("samples is empty: give at least one (path, label) pair")
+        raise MennyError("samples is empty: give at least one (path, label) pair")
     records = []
     for path, label in samples:
         label = whole(label, "label", 0)
@@ -249,7 +250,7 @@ def preview_grid(
     size = whole(image_size, "image_size", 1)
     count = whole(count, "count", 1)
     if len(samples) == 0:
-        raise ValueError("samples is empty: give at least one (path, label) pair")
+        raise MennyError("samples is empty: give at least one (path, label) pair")
     spread = list(samples)[:: max(1, len(samples) // count)][:count]
     repeated = spread * math.ceil(count / len(spread))
     batch = next(iter(training_stream(repeated, size, augment, count, seed, threads=1)))

@@ -33,6 +33,7 @@ import numpy as np
 from mlx.utils import tree_flatten
 
 from kernels_playground.arithmetic import whole
+from kernels_playground.errors import MennyError
 from menny_core.dataset import ImageFolder, Split, discover, fingerprint, stratified_split
 from menny_core.evaluate import Metrics, cross_entropy, evaluate, logits_for
 from menny_core.model import IMAGE_SIZE, VARIANTS, MennyCNN, min_input_size
@@ -68,7 +69,7 @@ def _real(
         or (high_open and value == high)
     ):
         left, right = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{name} must be in {left}{low:g}, {high:g}{right}, got {value!r}")
+        raise MennyError(f"{name} must be in {left}{low:g}, {high:g}{right}, got {value!r}")
     return float(value)
 
 
@@ -107,7 +108,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
-            raise ValueError(
+            raise MennyError(
                 f"model variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}"
             )
         smallest = min_input_size(self.variant)
@@ -129,12 +130,12 @@ class TrainConfig:
             self.test_fraction, "test share (test_fraction)", 0.0, 1.0, high_open=True
         )
         if self.val_fraction + self.test_fraction >= 1:
-            raise ValueError(
+            raise MennyError(
                 f"validation share + test share (val_fraction + test_fraction) must be < 1 to "
                 f"leave images for training, got {self.val_fraction:g} + {self.test_fraction:g}"
             )
         if not isinstance(self.augment, Augment):
-            raise ValueError(f"augment must be a stream.Augment, got {type(self.augment).__name__}")
+            raise MennyError(f"augment must be a stream.Augment, got {type(self.augment).__name__}")
 
     def to_dict(self) -> dict:
         """JSON-ready (the augmentation as a nested dict)."""
@@ -261,7 +262,7 @@ def train(
     folder = data if isinstance(data, ImageFolder) else discover(data)
     split = stratified_split(folder.samples, config.val_fraction, config.test_fraction, config.seed)
     if not split.train:
-        raise ValueError(
+        raise MennyError(
             "no images are left for training: lower the validation share (val_fraction) "
             "or the test share (test_fraction)"
         )

@@ -29,13 +29,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from kernels_playground.errors import MennyError
 from menny_core.archive import UnpackedZips, megabytes
 from menny_core.sessions import WEIGHTS_NAME, TrainingRefused
 
 MARKER = ".menny-app"  # only a folder carrying it is ever wiped
 
 
-class SpaceExhausted(ValueError):
+class SpaceExhausted(MennyError):
     """The app's disk quota (or the disk itself) has no room for what was asked."""
 
 
@@ -95,7 +96,7 @@ def wipe_and_mark(root: Path) -> Path:
     root = Path(root).resolve()
     if root.exists():
         if not (root / MARKER).is_file() and any(root.iterdir()):
-            raise ValueError(
+            raise MennyError(
                 f"{root} exists and was not made by the app: give another --workdir, or "
                 "remove that folder"
             )

@@ -30,6 +30,7 @@ import mlx.core as mx
 from mlx.utils import tree_flatten
 
 from kernels_playground.arithmetic import whole
+from kernels_playground.errors import MennyError
 from menny_core.model import VARIANTS, MennyCNN, min_input_size
 from menny_core.stream import MEAN, STD
 from menny_core.train import MAX_IMAGE_SIZE
@@ -38,7 +39,7 @@ FORMAT = "menny-weights-1"
 METADATA_KEY = "menny"
 
 
-class WeightsError(ValueError):
+class WeightsError(MennyError):
     """A weights file that cannot be used or written, with one sentence saying why."""
 
 
@@ -124,14 +125,14 @@ def save(path: str | os.PathLike, model: MennyCNN, metadata: dict | None = None)
     }
     classes = info.get("classes")
     if not isinstance(classes, list) or len(classes) != model.num_classes:
-        raise ValueError(
+        raise MennyError(
             f"metadata['classes'] must list the model's {model.num_classes} class names, "
             f"got {classes!r}"
         )
     try:
         header = json.dumps(info, allow_nan=False)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"metadata must be JSON-able (no NaN): {error}") from None
+        raise MennyError(f"metadata must be JSON-able (no NaN): {error}") from None
     arrays = dict(tree_flatten(model.parameters()))
     try:
         _write_atomically(path, arrays, {METADATA_KEY: header})

@@ -1,4 +1,4 @@
-"""Build hook for one optional C file: the BLAS shim (see kernels_playground/fast_blas.py).
+"""Build hook for one optional C file: the BLAS shim (see menny_base/fast_blas.py).
 
 Everything else lives in pyproject.toml. The shim only matters on Linux, where the
 mlx[cpu] wheel links a slow reference BLAS; if it cannot be compiled (no C compiler),
@@ -13,8 +13,8 @@ ext_modules = []
 if sys.platform.startswith("linux"):
     ext_modules.append(
         Extension(
-            "kernels_playground._cblas_shim",
-            sources=["kernels_playground/cblas_shim.c"],
+            "menny_base._cblas_shim",
+            sources=["menny_base/cblas_shim.c"],
             extra_compile_args=["-O2"],
             optional=True,
         )

@@ -39,8 +39,8 @@ from gradio import processing_utils
 from PIL import Image
 from playground_speed import median_ms, synthetic_image  # bench/ is the script's folder
 
-from kernels_playground.images import MAX_PIXELS, fit_within, load_rgb
 from kernels_playground.render import render_feature_map
+from menny_base.images import MAX_PIXELS, fit_within, load_rgb
 from menny_core.explain_photo import explain_photo
 from menny_core.insight import feature_maps, overlay, saliency
 from menny_core.lessons import classify_lesson, verdict

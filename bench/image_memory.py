@@ -46,7 +46,7 @@ def child(path: str, how: str, side: int) -> None:
     "max_side" = load_rgb(path, max_side=side).
     """
     sys.path.insert(0, str(ROOT))
-    from kernels_playground.images import fit_within, load_rgb
+    from menny_base.images import fit_within, load_rgb
 
     before = peak_mb()
     rgb = fit_within(load_rgb(path), side) if how == "fit" else load_rgb(path, max_side=side)

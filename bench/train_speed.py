@@ -28,7 +28,7 @@ import mlx.core as mx
 import mlx.optimizers as optim
 import torch
 
-from kernels_playground import fast_blas
+from menny_base import fast_blas
 from menny_core.model import IMAGE_SIZE, VARIANTS, MennyCNN, max_pool_2x2
 from menny_core.train import make_step
 

@@ -1,6 +1,4 @@
 """The convolution playground's teaching core: arithmetic, kernels, MLX convolution, pooling."""
 
-from kernels_playground import fast_blas
-
-# Before anything imports mlx.core: see fast_blas.py for why.
-fast_blas.enable()
+# First, before any module here imports mlx.core: menny_base gives MLX its fast BLAS.
+import menny_base  # noqa: F401

@@ -13,36 +13,14 @@ Notation (Dumoulin & Visin, "A guide to convolution arithmetic"):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Integral, Real
 
-from kernels_playground.errors import MennyError, WrongType
+from menny_base.errors import MennyError
+from menny_base.numbers import whole
 
 Padding = int | tuple[int, int] | str
 PADDING_MODES = ("valid", "same", "full")
-
-
-# -- argument checking -------------------------------------------------------
-
-
-def whole(
-    value: object, name: str, minimum: int, maximum: int | None = None, unit: str = ""
-) -> int:
-    """`value` as an int in minimum..maximum (no upper limit when maximum is None), or a
-    ValueError/TypeError naming `name` and what is allowed; `unit` follows the range in the
-    message (" pixels per side")."""
-    allowed = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-    allowed += unit
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise WrongType(f"{name} must be a whole number {allowed}, got {value!r}")
-    if not isinstance(value, Integral) and not (math.isfinite(value) and float(value).is_integer()):
-        raise MennyError(f"{name} must be a whole number {allowed}, got {value!r}")
-    number = int(value)
-    if number < minimum or (maximum is not None and number > maximum):
-        raise MennyError(f"{name} must be {allowed}, got {number}")
-    return number
 
 
 def resolve_padding(padding: Padding, kernel: int, dilation: int = 1) -> tuple[int, int]:

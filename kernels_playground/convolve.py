@@ -38,10 +38,10 @@ from kernels_playground.arithmetic import (
     WindowTooLarge,
     conv_output_size,
     resolve_padding,
-    whole,
 )
-from kernels_playground.errors import MennyError, WrongType
 from kernels_playground.kernels import PRESETS, validate_kernel
+from menny_base.errors import MennyError, WrongType
+from menny_base.numbers import whole
 
 # 2048 x 2048: the playground recomputes on every slider move, so images are capped well
 # below images.MAX_PIXELS (use images.fit_within first); a 4-megapixel grey image is

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels_playground.arithmetic import Padding, whole
+from kernels_playground.arithmetic import Padding
 from kernels_playground.convolve import apply_kernel, check_image, conv_geometry, padded_planes
-from kernels_playground.errors import MennyError, WrongType
 from kernels_playground.kernels import validate_kernel
+from menny_base.errors import MennyError, WrongType
+from menny_base.numbers import whole
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from kernels_playground.errors import MennyError, WrongType
-from kernels_playground.numbers import NumberError, parse_number
+from menny_base.errors import MennyError, WrongType
+from menny_base.numbers import NumberError, parse_number
 
 MAX_KERNEL_SIDE = 15
 # The largest |weight|. A feature map value sums at most 15*15 = 225 products of a weight and

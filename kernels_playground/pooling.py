@@ -14,9 +14,10 @@ from __future__ import annotations
 import mlx.core as mx
 import numpy as np
 
-from kernels_playground.arithmetic import Padding, pool_output_size, resolve_padding, whole
+from kernels_playground.arithmetic import Padding, pool_output_size, resolve_padding
 from kernels_playground.convolve import size_on_axis
-from kernels_playground.errors import MennyError
+from menny_base.errors import MennyError
+from menny_base.numbers import whole
 
 
 def pool(

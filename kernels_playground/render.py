@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels_playground.errors import MennyError
+from menny_base.errors import MennyError
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,10 @@ from kernels_playground.arithmetic import (
     pool_output_formula,
     pool_output_size,
     receptive_field,
-    whole,
 )
-from kernels_playground.errors import MennyError
 from kernels_playground.stack_budget import mlx_budget
+from menny_base.errors import MennyError
+from menny_base.numbers import whole
 
 KINDS = ("conv", "maxpool", "avgpool")
 # A layer table's columns, in LayerRow's field order (the Shapes tab's headers).

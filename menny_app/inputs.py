@@ -20,9 +20,9 @@ import numpy as np
 from gradio.utils import get_upload_folder
 
 # mlx.core is only ever reached through these packages, whose __init__ gives MLX a fast BLAS.
-from kernels_playground import arithmetic
-from kernels_playground.errors import MennyError
-from kernels_playground.images import MAX_PIXELS, load_rgb, upright_size
+from menny_base.errors import MennyError
+from menny_base.images import MAX_PIXELS, load_rgb, upright_size
+from menny_base.numbers import whole
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "demo_assets"
@@ -83,7 +83,7 @@ def whole_from(value, label: str, minimum: int, maximum: int | None = None) -> i
     if value is None or value == "":
         allowed = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
         raise MennyError(f"{label} is empty: give a whole number {allowed}")
-    return arithmetic.whole(value, label, minimum, maximum)
+    return whole(value, label, minimum, maximum)
 
 
 def number_from(value, label: str) -> float:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gradio as gr
 
 from kernels_playground.convolve import apply_kernel, relu
-from kernels_playground.errors import MennyError
 from kernels_playground.explain import step_at
 from kernels_playground.kernels import (
     DESCRIPTIONS,
@@ -31,6 +30,7 @@ from menny_app.inputs import (
     uploaded_file,
     whole_from,
 )
+from menny_base.errors import MennyError
 
 STEP_LIMIT = 10**6  # a step-by-step position beyond any map: moved to the edge, not refused
 EDGES = {"zero": "zero", "valid (crop)": "valid", "replicate": "replicate", "reflect": "reflect"}

@@ -18,12 +18,13 @@ from pathlib import Path
 import gradio as gr
 from gradio.utils import get_upload_folder
 
-from kernels_playground import arithmetic, fast_blas
 from kernels_playground.convolve import warm_up
-from kernels_playground.errors import MennyError
 from menny_app.inputs import MAX_UPLOAD_BYTES, ROOT
 from menny_app.layout import CACHE_MINUTES, CSS, build_app
 from menny_app.session import APP_FOLDER, CPU_WORKERS, DISK_QUOTA, Session
+from menny_base import fast_blas
+from menny_base.errors import MennyError
+from menny_base.numbers import whole
 from menny_core.predict import check_weights
 from menny_core.visitors import remove_empty_folders
 
@@ -189,8 +190,8 @@ def main(argv: list[str] | None = None) -> None:
         credentials = read_credentials(args)
         if args.weights.is_file() or args.weights != SHIPPED_WEIGHTS:
             check_weights(args.weights)  # a model that cannot answer is refused here
-        disk_quota = arithmetic.whole(args.disk_quota, "--disk-quota", 1, unit=" MB") * 2**20
-        cache_minutes = arithmetic.whole(args.cache_minutes, "--cache-minutes", 1, 7 * 24 * 60)
+        disk_quota = whole(args.disk_quota, "--disk-quota", 1, unit=" MB") * 2**20
+        cache_minutes = whole(args.cache_minutes, "--cache-minutes", 1, 7 * 24 * 60)
         session = Session(args.workdir.resolve(), args.weights, training_allowed(args), disk_quota)
     except ValueError as error:
         print(f"demo.py: error: {error}", file=sys.stderr)

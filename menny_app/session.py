@@ -15,7 +15,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from kernels_playground.errors import MennyError
+from menny_base.errors import MennyError
 from menny_core.markdown import escape
 from menny_core.sessions import Trainer
 from menny_core.visitors import Visitors

@@ -13,7 +13,6 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from kernels_playground.errors import MennyError
 from menny_app.inputs import (
     PORTRAITS,
     for_people,
@@ -31,6 +30,7 @@ from menny_app.session import (
     visitor_id,
     with_session,
 )
+from menny_base.errors import MennyError
 from menny_core.background import train_in_background
 from menny_core.dataset import DatasetError, discover
 from menny_core.evaluate import metrics_markdown

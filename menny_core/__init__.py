@@ -1,3 +1,3 @@
 """Menny's classifier core: portraits dataset, mlx-data stream, MLX CNN, training, weights, CLI."""
 
-import kernels_playground  # noqa: F401  (first: gives MLX a fast BLAS before mlx.core loads)
+import menny_base  # noqa: F401  (first: gives MLX a fast BLAS before mlx.core loads)

@@ -18,8 +18,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from kernels_playground.arithmetic import whole
-from kernels_playground.errors import MennyError
+from menny_base.errors import MennyError
+from menny_base.numbers import whole
 from menny_core.dataset import DatasetError
 
 MAX_TOTAL_BYTES = 200 * 1024 * 1024  # "200 MB": sizes are shown in binary megabytes

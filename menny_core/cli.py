@@ -21,8 +21,8 @@ import time
 from collections.abc import Sequence
 
 import kernels_playground  # noqa: F401  (first: MLX gets a fast BLAS before it loads)
-from kernels_playground.errors import MennyError
-from kernels_playground.images import ImageError
+from menny_base.errors import MennyError
+from menny_base.images import ImageError
 
 USAGE_ERROR = 2  # what argparse uses: the command cannot run as given
 SOME_FAILED = 1  # predict: some images could not be classified

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from kernels_playground.arithmetic import whole
-from kernels_playground.errors import MennyError
+from menny_base.errors import MennyError
+from menny_base.numbers import whole
 
 BINS = 8  # per channel: 8**3 = 512 colour cubes
 # Histograms are taken of a shrunken copy: colour proportions barely change, time drops ~16x.

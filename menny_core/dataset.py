@@ -14,7 +14,7 @@ system). Every file is opened with PIL first: an unreadable one is reported in
 Why files get copied: the stream decodes with mlx-data's `load_image` (stb_image), which
 cannot read WebP, ignores EXIF rotation, drops alpha without compositing and gives 1 or 2
 channels for grey images. Files it would mis-read are converted once with
-`kernels_playground.images.load_rgb` (the same function that reads an upload in the app)
+`menny_base.images.load_rgb` (the same function that reads an upload in the app)
 into a cache folder as 8-bit RGB PNG; the sample then points at the copy. The cache key
 is (path, modification time, size), so a later run reuses the copy and an edited image is
 converted again.
@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from kernels_playground.arithmetic import whole
-from kernels_playground.errors import MennyError
-from kernels_playground.images import MAX_PIXELS, ImageError, load_rgb
+from menny_base.errors import MennyError
+from menny_base.images import MAX_PIXELS, ImageError, load_rgb
+from menny_base.numbers import whole
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 _ALLOWED = "Menny reads " + ", ".join(IMAGE_EXTENSIONS[:-1]) + f" and {IMAGE_EXTENSIONS[-1]} files"

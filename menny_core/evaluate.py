@@ -20,7 +20,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from kernels_playground.errors import MennyError
+from menny_base.errors import MennyError
 from menny_core.markdown import escape
 from menny_core.stream import eval_batches
 

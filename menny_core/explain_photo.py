@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
-from kernels_playground.errors import MennyError
-from kernels_playground.images import fit_within
 from kernels_playground.render import render_feature_map
+from menny_base.errors import MennyError
+from menny_base.images import fit_within
 from menny_core.insight import look, network_input, overlay, saliency_map
 from menny_core.model import IMAGE_SIZE
 from menny_core.predict import Prediction, Predictor

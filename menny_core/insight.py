@@ -19,7 +19,7 @@ import mlx.core as mx
 import numpy as np
 from PIL import Image
 
-from kernels_playground.errors import MennyError
+from menny_base.errors import MennyError
 from menny_core.model import IMAGE_SIZE, MennyCNN
 from menny_core.predict import model_input
 from menny_core.stream import normalize

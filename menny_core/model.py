@@ -39,7 +39,7 @@ import mlx.nn as nn
 import numpy as np
 from mlx.utils import tree_flatten
 
-from kernels_playground.errors import MennyError, WrongType
+from menny_base.errors import MennyError, WrongType
 
 VARIANTS = {
     # variant: (filters per block, batch norm)

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from kernels_playground.arithmetic import whole
-from kernels_playground.errors import MennyError
+from menny_base.errors import MennyError
+from menny_base.numbers import whole
 from menny_core import portrait_features as parts
 from menny_core import portrait_hair as hair_parts
 from menny_core.portrait_clothes import Outfit, draw_body, draw_earrings

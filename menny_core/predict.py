@@ -24,8 +24,8 @@ import mlx.core as mx
 import mlx.data as dx
 import numpy as np
 
-from kernels_playground.errors import MennyError
-from kernels_playground.images import load_rgb
+from menny_base.errors import MennyError
+from menny_base.images import load_rgb
 from menny_core.model import MennyCNN
 from menny_core.stream import normalize, resize_and_center_crop
 from menny_core.weights import WeightsError, load

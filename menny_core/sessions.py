@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from kernels_playground.errors import MennyError
+from menny_base.errors import MennyError
 
 WEIGHTS_NAME = "menny.safetensors"
 

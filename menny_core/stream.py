@@ -35,8 +35,8 @@ import mlx.data as dx
 import numpy as np
 from PIL import Image
 
-from kernels_playground.arithmetic import whole
-from kernels_playground.errors import MennyError
+from menny_base.errors import MennyError
+from menny_base.numbers import whole
 
 # Per-channel (R, G, B) mean and standard deviation of pixel values in [0, 1]: ImageNet's,
 # the usual choice for photos. The bundled portraits are synthetic and may be generated

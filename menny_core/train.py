@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from numbers import Real
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -32,8 +31,8 @@ import mlx.optimizers as optim
 import numpy as np
 from mlx.utils import tree_flatten
 
-from kernels_playground.arithmetic import whole
-from kernels_playground.errors import MennyError
+from menny_base.errors import MennyError
+from menny_base.numbers import real, whole
 from menny_core.dataset import ImageFolder, Split, discover, fingerprint, stratified_split
 from menny_core.evaluate import Metrics, cross_entropy, evaluate, logits_for
 from menny_core.model import IMAGE_SIZE, VARIANTS, MennyCNN, min_input_size
@@ -51,26 +50,6 @@ DEFAULT_AUGMENT = Augment(flip_prob=0.5, rotation_degrees=10.0, crop_area=(0.7, 
 MAX_IMAGE_SIZE = 512
 # numpy's legacy seeding (np.random.seed) takes 32-bit seeds.
 MAX_SEED = 2**32 - 1
-
-
-def _real(
-    value: object,
-    name: str,
-    low: float,
-    high: float,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    inside = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-    if (
-        not inside
-        or not low <= value <= high
-        or (low_open and value == low)
-        or (high_open and value == high)
-    ):
-        left, right = "(" if low_open else "[", ")" if high_open else "]"
-        raise MennyError(f"{name} must be in {left}{low:g}, {high:g}{right}, got {value!r}")
-    return float(value)
 
 
 @dataclass
@@ -120,13 +99,13 @@ class TrainConfig:
         self.batch_size = whole(self.batch_size, "batch size", 1)
         self.patience = whole(self.patience, "patience", 0)
         self.seed = whole(self.seed, "seed", 0, MAX_SEED, " (2**32 - 1)")
-        self.lr = _real(self.lr, "learning rate (lr)", 0.0, 1.0, low_open=True)
-        self.weight_decay = _real(self.weight_decay, "weight decay", 0.0, 1.0)
-        self.dropout = _real(self.dropout, "dropout", 0.0, 1.0, high_open=True)
-        self.val_fraction = _real(
+        self.lr = real(self.lr, "learning rate (lr)", 0.0, 1.0, low_open=True)
+        self.weight_decay = real(self.weight_decay, "weight decay", 0.0, 1.0)
+        self.dropout = real(self.dropout, "dropout", 0.0, 1.0, high_open=True)
+        self.val_fraction = real(
             self.val_fraction, "validation share (val_fraction)", 0.0, 1.0, high_open=True
         )
-        self.test_fraction = _real(
+        self.test_fraction = real(
             self.test_fraction, "test share (test_fraction)", 0.0, 1.0, high_open=True
         )
         if self.val_fraction + self.test_fraction >= 1:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from kernels_playground.errors import MennyError
+from menny_base.errors import MennyError
 from menny_core.archive import UnpackedZips, megabytes
 from menny_core.sessions import WEIGHTS_NAME, TrainingRefused
 

@@ -29,8 +29,8 @@ from pathlib import Path
 import mlx.core as mx
 from mlx.utils import tree_flatten
 
-from kernels_playground.arithmetic import whole
-from kernels_playground.errors import MennyError
+from menny_base.errors import MennyError
+from menny_base.numbers import whole
 from menny_core.model import VARIANTS, MennyCNN, min_input_size
 from menny_core.stream import MEAN, STD
 from menny_core.train import MAX_IMAGE_SIZE

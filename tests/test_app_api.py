@@ -22,10 +22,10 @@ from PIL import Image
 import demo
 from kernels_playground.arithmetic import conv_output_formula, conv_output_size
 from kernels_playground.convolve import apply_kernel
-from kernels_playground.images import ImageError, load_rgb
 from kernels_playground.kernels import DESCRIPTIONS, PRESETS, parse_kernel
 from kernels_playground.shapes import LAYER_COLUMNS
 from menny_app.layout import portrait_examples
+from menny_base.images import ImageError, load_rgb
 from menny_core.markdown import escape
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,8 +5,8 @@ import logging
 import gradio as gr
 import pytest
 
-from kernels_playground.errors import MennyError, WrongType
 from menny_app.inputs import for_people
+from menny_base.errors import MennyError, WrongType
 
 
 @for_people
@@ -43,8 +43,8 @@ def test_any_other_error_is_a_logged_bug(handler, caplog):
 
 def test_the_core_errors_are_menny_errors():
     from kernels_playground.arithmetic import WindowTooLarge
-    from kernels_playground.images import ImageError
-    from kernels_playground.numbers import NumberError
+    from menny_base.images import ImageError
+    from menny_base.numbers import NumberError
     from menny_core.dataset import DatasetError
     from menny_core.sessions import TrainingRefused
     from menny_core.visitors import SpaceExhausted

@@ -20,8 +20,8 @@ from kernels_playground.arithmetic import (
     same_padding,
     transposed_conv_output_formula,
     transposed_conv_output_size,
-    whole,
 )
+from menny_base.numbers import whole
 
 # -- the seed chapter's worked numbers --------------------------------------
 

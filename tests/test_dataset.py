@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kernels_playground.images import load_rgb
+from menny_base.images import load_rgb
 from menny_core.dataset import (
     DatasetError,
     discover,

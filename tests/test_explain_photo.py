@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernels_playground.images import fit_within, load_rgb
 from kernels_playground.render import render_feature_map
+from menny_base.images import fit_within, load_rgb
 from menny_core.explain_photo import (
     GAP,
     GAP_GREY,

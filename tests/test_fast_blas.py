@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import kernels_playground  # noqa: F401  (loads the shim before mlx.core)
-from kernels_playground import fast_blas
+from menny_base import fast_blas
 
 linux_only = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the shim is Linux-only"
@@ -20,7 +20,7 @@ def _status_in_fresh_python(code: str, **env: str) -> str:
         [
             sys.executable,
             "-c",
-            code + "\nfrom kernels_playground import fast_blas\nprint(fast_blas.status)",
+            code + "\nfrom menny_base import fast_blas\nprint(fast_blas.status)",
         ],
         capture_output=True,
         text=True,

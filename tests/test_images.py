@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageOps
 
-from kernels_playground import images
-from kernels_playground.images import MAX_PIXELS, ImageError, fit_within, load_rgb
+from menny_base import images
+from menny_base.images import MAX_PIXELS, ImageError, fit_within, load_rgb
 
 RED = (255, 0, 0)
 
@@ -360,7 +360,7 @@ def test_max_side_is_checked_before_decoding():
 
 
 def test_upright_size_reads_the_header_and_the_exif_rotation(tmp_path):
-    from kernels_playground.images import upright_size
+    from menny_base.images import upright_size
 
     path = tmp_path / "phone.jpg"
     exif = Image.Exif()

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kernels_playground import kernels, numbers
+from kernels_playground import kernels
 from kernels_playground.convolve import apply_kernel
 from kernels_playground.kernels import (
     DESCRIPTIONS,
@@ -19,14 +19,15 @@ from kernels_playground.kernels import (
     parse_kernel,
     validate_kernel,
 )
-from kernels_playground.numbers import (
+from kernels_playground.render import render_feature_map
+from menny_base import numbers
+from menny_base.numbers import (
     MAX_EXPONENT,
     MAX_NUMBER_CHARS,
     MIN_EXPONENT,
     NumberError,
     parse_number,
 )
-from kernels_playground.render import render_feature_map
 
 
 def test_presets_are_float32_2d_and_described():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kernels_playground.images import ImageError
+from menny_base.images import ImageError
 from menny_core.model import MennyCNN
 from menny_core.predict import Predictor, check_weights, model_input, predict, probabilities
 from menny_core.stream import eval_batches, normalize

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from kernels_playground.errors import MennyError
+from menny_base.errors import MennyError
 
 # 40 megapixels: a 48 MP phone photo must be resized first, every camera up to 40 MP loads.
 # As decoded RGB that is 120 MB, plus float32 copies for convolution: the most one upload

@@ -1,4 +1,7 @@
-"""Numbers typed as text, read at a bounded cost: "7", "-0.5", ".25", "2e-3", "1/9".
+"""Numbers checked before they size any work: `whole` and `real` for values a caller
+passes, `parse_number` for numbers typed as text.
+
+`parse_number` reads "7", "-0.5", ".25", "2e-3", "1/9" at a bounded cost.
 
 Why not simply `float(Fraction(text))`? Fraction is exact, so Fraction("1e-10000000")
 first builds the integer 10**10000000: 11 characters froze a shared server for 25 s, and
@@ -14,10 +17,12 @@ most MAX_NUMBER_CHARS characters; the Unicode minus sign is read as "-".
 
 from __future__ import annotations
 
+import math
 import re
 from fractions import Fraction
+from numbers import Integral, Real
 
-from kernels_playground.errors import MennyError
+from menny_base.errors import MennyError, WrongType
 
 MAX_NUMBER_CHARS = 32  # "-0.000123456789012345678901234567" is already 33
 MIN_EXPONENT = -45  # float32's smallest positive (subnormal) value is 1.4e-45
@@ -79,3 +84,43 @@ def _shown(token: str, limit: int = 20) -> str:
 def _shown_int(value: int, limit: int = 20) -> str:
     text = str(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} digits)"
+
+
+def whole(
+    value: object, name: str, minimum: int, maximum: int | None = None, unit: str = ""
+) -> int:
+    """`value` as an int in minimum..maximum (no upper limit when maximum is None), or a
+    ValueError/TypeError naming `name` and what is allowed; `unit` follows the range in the
+    message (" pixels per side")."""
+    allowed = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+    allowed += unit
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise WrongType(f"{name} must be a whole number {allowed}, got {value!r}")
+    if not isinstance(value, Integral) and not (math.isfinite(value) and float(value).is_integer()):
+        raise MennyError(f"{name} must be a whole number {allowed}, got {value!r}")
+    number = int(value)
+    if number < minimum or (maximum is not None and number > maximum):
+        raise MennyError(f"{name} must be {allowed}, got {number}")
+    return number
+
+
+def real(
+    value: object,
+    name: str,
+    low: float,
+    high: float,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """`value` as a finite float within low..high (an open end excludes the bound itself),
+    or a MennyError naming `name` and the interval: "dropout must be in [0, 1), got 1"."""
+    inside = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    if (
+        not inside
+        or not low <= value <= high
+        or (low_open and value == low)
+        or (high_open and value == high)
+    ):
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise MennyError(f"{name} must be in {left}{low:g}, {high:g}{right}, got {value!r}")
+    return float(value)

@@ -22,10 +22,8 @@ multiply-adds: 24 1x1 convolutions of a 20-megapixel grey image took 20 s.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # only for type hints: shapes imports this module
-    from kernels_playground.shapes import LayerRow, LayerShape
+from kernels_playground.layers import LayerRow, LayerShape
 
 MLX_MAX_ELEMENTS = 20_000_000  # in any one array (80 MB of float32)
 MLX_MAX_OPERATIONS = 500_000_000  # in the whole stack

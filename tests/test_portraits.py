@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import menny_core.portraits.draw as portrait_module
 from menny_core import portraits
 from menny_core.portraits import CHARACTERS, CLASSES, VIEWS, generate, render_portrait
 
@@ -109,7 +110,7 @@ def test_per_class_has_a_documented_maximum(tmp_path, monkeypatch):
         assert len(drawn) <= 4 * portraits.MAX_PER_CLASS, "drew past the limit"
         return Image.new("RGB", (8, 8))
 
-    monkeypatch.setattr(portraits, "render_portrait", fake_render)
+    monkeypatch.setattr(portrait_module, "render_portrait", fake_render)  # what generate calls
     with pytest.raises(ValueError) as caught:
         generate(tmp_path, per_class=100_000_000)
     assert str(caught.value) == (

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import ImageDraw
 
-from menny_core.portrait_features import RGB, Pose, shade
+from menny_core.portraits.character import RGB, Character
+from menny_core.portraits.features import Pose, shade
 
-if TYPE_CHECKING:
-    from menny_core.portraits import Character
 
 
 @dataclass(frozen=True)

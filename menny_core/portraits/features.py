@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from PIL import ImageDraw
 
-if TYPE_CHECKING:
-    from menny_core.portraits import Character
+from menny_core.portraits.character import RGB, Character
 
-RGB = tuple[int, int, int]
+
 Point = tuple[float, float]
 
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import TYPE_CHECKING
 
 from PIL import ImageDraw
 
-from menny_core.portrait_features import RGB, Pose, shade, superellipse
+from menny_core.portraits.character import RGB, Character
+from menny_core.portraits.features import Pose, shade, superellipse
 
-if TYPE_CHECKING:
-    from menny_core.portraits import Character
 
 
 def _hairline(knots: tuple[tuple[float, float], ...], theta: float) -> float:

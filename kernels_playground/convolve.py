@@ -41,6 +41,7 @@ from kernels_playground.arithmetic import (
 )
 from kernels_playground.kernels import PRESETS, validate_kernel
 from menny_base.errors import MennyError, WrongType
+from menny_base.images import LUMA_BT601
 from menny_base.numbers import whole
 
 # 2048 x 2048: the playground recomputes on every slider move, so images are capped well
@@ -49,7 +50,6 @@ from menny_base.numbers import whole
 MAX_PIXELS = 2048 * 2048
 EDGES = ("zero", "valid", "replicate", "reflect")
 MODES = ("luminance", "per_channel")
-LUMA_BT601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 @dataclass(frozen=True)

@@ -100,20 +100,3 @@ def _short(value: float) -> str:
 def _to_byte(unit: np.ndarray) -> np.ndarray:
     """[0, 1] -> 0..255, rounded to the nearest integer."""
     return np.rint(np.clip(unit, 0.0, 1.0) * 255).astype(np.uint8)
-
-
-def upscale_nearest(image: np.ndarray, min_side: int, max_side: int = 2048) -> np.ndarray:
-    """Repeat every pixel k times in both directions so the shorter side is >= min_side.
-
-    k is the smallest whole factor that reaches min_side, but never so big that the longer
-    side passes max_side (then k is the largest factor that fits; at least 1). Nearest
-    neighbour keeps a 4x4 pooled map as 16 crisp squares instead of a blur.
-    """
-    if min_side < 1 or max_side < 1:
-        raise MennyError(f"min_side and max_side must be >= 1, got {min_side} and {max_side}")
-    height, width = image.shape[:2]
-    factor = -(-min_side // min(height, width))
-    factor = max(1, min(factor, max_side // max(height, width)))
-    if factor == 1:
-        return image
-    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)

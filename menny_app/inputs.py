@@ -162,3 +162,18 @@ def load_image(value, missing: str = "pick or upload an image first") -> tuple[n
     if not path:
         raise MennyError(missing)
     return _load(path, Path(path).stat().st_mtime)
+
+
+def widgets_for(handler, widgets: dict) -> list:
+    """The components that feed `handler`, in the order of its parameters, looked up by name
+    in `widgets` (a tab's locals()): the list is written once, as the handler's signature,
+    and a renamed parameter without its widget fails at start-up, not on a click."""
+    names = [
+        name
+        for name, parameter in inspect.signature(handler).parameters.items()
+        if parameter.default is inspect.Parameter.empty or name in widgets
+    ]
+    missing = [name for name in names if name not in widgets]
+    if missing:
+        raise KeyError(f"{handler.__name__} has no widget for {', '.join(missing)}")
+    return [widgets[name] for name in names]

@@ -29,6 +29,7 @@ from menny_app.inputs import (
     one_of,
     uploaded_file,
     whole_from,
+    widgets_for,
 )
 from menny_base.errors import MennyError
 
@@ -188,22 +189,8 @@ def playground_tab(app: gr.Blocks, pictures: list[str]) -> None:
             step_text = gr.Markdown()
         with gr.Accordion("Learn", open=False):
             learn_playground = gr.Markdown()
-    knobs = [
-        picture,
-        grid,
-        stride,
-        padding,
-        edge,
-        dilation,
-        use_relu,
-        flip,
-        colour,
-        pool_kind,
-        pool_window,
-        pool_stride,
-        step_row,
-        step_col,
-    ]
+    image_path = picture  # the handler's name for it
+    knobs = widgets_for(playground, locals())
     update = dict(
         fn=playground,
         inputs=knobs,

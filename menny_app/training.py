@@ -20,6 +20,7 @@ from menny_app.inputs import (
     one_of,
     uploaded_file,
     whole_from,
+    widgets_for,
 )
 from menny_app.session import (
     MAX_BATCH,
@@ -304,12 +305,12 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
         )
         with gr.Accordion("Learn", open=False):
             learn = gr.Markdown()
-    augment = [flip_prob, rotation, crop_low, grey_prob]
     # Uploading a zip means "train on it": switch the dataset choice for the learner.
     upload.upload(lambda: SOURCES[1], None, source, api_visibility="undocumented")
+    show_stream, run_training = with_session(preview_stream, session), with_session(train, session)
     preview_button.click(
-        with_session(preview_stream, session),
-        [source, upload, *augment, seed],
+        show_stream,
+        widgets_for(show_stream, locals()),
         [preview, dataset_note],
         api_name="augment_preview",
         preprocess=False,
@@ -317,20 +318,8 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
         concurrency_id="preview",
     )
     start.click(
-        with_session(train, session),
-        [
-            source,
-            upload,
-            *augment,
-            variant,
-            epochs,
-            batch_size,
-            lr,
-            weight_decay,
-            dropout,
-            patience,
-            seed,
-        ],
+        run_training,
+        widgets_for(run_training, locals()),
         [status, loss_curves, accuracy_curves, metrics, confusion, learn],
         api_name="train",
         preprocess=False,

@@ -45,6 +45,8 @@ MAX_PIXELS = 40_000_000
 # rarely-used decoders out of reach.
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
 ALLOWED = "PNG, JPEG, WebP, BMP, GIF, TIFF"
+# Grey from RGB as ITU-R BT.601 weighs it (what Pillow's convert("L") and JPEG use).
+LUMA_BT601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 class ImageError(MennyError):

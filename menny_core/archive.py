@@ -20,13 +20,11 @@ from pathlib import Path, PurePosixPath
 
 from menny_base.errors import MennyError
 from menny_base.numbers import whole
-from menny_core.dataset import DatasetError
+from menny_core.dataset import DatasetError, is_hidden
 
 MAX_TOTAL_BYTES = 200 * 1024 * 1024  # "200 MB": sizes are shown in binary megabytes
 MAX_FILES = 5000
 _CHUNK = 1 << 16
-# Folders and files that archivers add and nobody means to upload.
-_JUNK = ("__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini")
 
 
 def megabytes(size: int, decimals: int = 1) -> str:
@@ -49,7 +47,7 @@ def _size_and_limit(size: int, limit: int) -> tuple[str, str]:
 
 
 def _junk(parts: tuple[str, ...]) -> bool:
-    return any(part in _JUNK or part.startswith("._") for part in parts)
+    return any(map(is_hidden, parts))
 
 
 def _member_parts(info: zipfile.ZipInfo, archive_name: str) -> tuple[str, ...]:

@@ -26,12 +26,11 @@ from PIL import Image
 
 from menny_base.errors import MennyError
 from menny_base.numbers import whole
+from menny_core.dataset import Sample
 
 BINS = 8  # per channel: 8**3 = 512 colour cubes
 # Histograms are taken of a shrunken copy: colour proportions barely change, time drops ~16x.
 THUMBNAIL = 128
-
-Sample = tuple[str | Path, int]
 
 
 @dataclass(frozen=True)

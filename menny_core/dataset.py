@@ -91,7 +91,9 @@ class ImageFolder:
         return counts
 
 
-def _hidden(name: str) -> bool:
+def is_hidden(name: str) -> bool:
+    """Files and folders nobody means as data: dot-files (.DS_Store, ._x from macOS) and
+    what archivers and Windows add (__MACOSX, Thumbs.db, desktop.ini)."""
     return name.startswith(".") or name in _IGNORED_NAMES
 
 
@@ -193,7 +195,7 @@ def discover(
     if not root.is_dir():
         raise DatasetError(f"{name} is a file: give a folder with one sub-folder per class")
 
-    entries = [p for p in root.iterdir() if not _hidden(p.name)]
+    entries = [p for p in root.iterdir() if not is_hidden(p.name)]
     class_dirs = sorted((p for p in entries if p.is_dir()), key=lambda p: p.name)
     if not class_dirs:
         if any(p.is_file() and _is_image_name(p) for p in entries):
@@ -214,7 +216,7 @@ def discover(
     for label, class_dir in enumerate(class_dirs):
         usable = unreadable = 0
         for path in sorted(class_dir.rglob("*")):
-            if path.is_dir() or any(map(_hidden, path.relative_to(class_dir).parts)):
+            if path.is_dir() or any(map(is_hidden, path.relative_to(class_dir).parts)):
                 continue
             relative = path.relative_to(root).as_posix()
             if not _is_image_name(path):

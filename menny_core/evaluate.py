@@ -21,10 +21,9 @@ import mlx.nn as nn
 import numpy as np
 
 from menny_base.errors import MennyError
+from menny_core.dataset import Sample
 from menny_core.markdown import escape
 from menny_core.stream import eval_batches
-
-Sample = tuple[str, int]
 
 
 @dataclass

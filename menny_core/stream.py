@@ -36,7 +36,9 @@ import numpy as np
 from PIL import Image
 
 from menny_base.errors import MennyError
+from menny_base.images import LUMA_BT601
 from menny_base.numbers import whole
+from menny_core.dataset import Sample
 
 # Per-channel (R, G, B) mean and standard deviation of pixel values in [0, 1]: ImageNet's,
 # the usual choice for photos. The bundled portraits are synthetic and may be generated
@@ -45,11 +47,8 @@ from menny_base.numbers import whole
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 # Rec. 601 luma weights: what "grey" means for the grey augmentation.
-GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 # Random area crops keep roughly the original shape: width/height between 3:4 and 4:3.
 ASPECT_RATIOS = (3 / 4, 4 / 3)
-
-Sample = tuple[str, int]
 
 
 def normalize(images: np.ndarray) -> np.ndarray:
@@ -158,7 +157,7 @@ def _rotate_and_grey(sample: dict) -> dict:
         rotated = Image.fromarray(image).rotate(angle, resample=Image.Resampling.BILINEAR)
         image = np.array(rotated)  # a writeable copy: mlx-data refuses read-only arrays
     if int(sample["grey"]):
-        luma = np.rint(image.astype(np.float32) @ GREY_WEIGHTS).astype(np.uint8)
+        luma = np.rint(image.astype(np.float32) @ LUMA_BT601).astype(np.uint8)
         image = np.repeat(luma[:, :, None], 3, axis=2)
     return {**sample, "image": image}
 

@@ -1,9 +1,9 @@
-"""render_feature_map and upscale_nearest: exact pixel values."""
+"""render_feature_map: exact pixel values."""
 
 import numpy as np
 import pytest
 
-from kernels_playground.render import render_feature_map, upscale_nearest
+from kernels_playground.render import render_feature_map
 
 
 def test_signed_map_is_blue_white_red_around_zero():
@@ -84,14 +84,3 @@ def test_a_tiny_maximum_is_still_a_scale():
     signed = render_feature_map(np.array([[-1e-40, 1e-40]], np.float32))
     assert signed.image.tolist() == [[[0, 0, 255], [255, 0, 0]]]
     assert signed.note.endswith("scaled by 1e-40")
-
-
-def test_upscale_nearest_repeats_pixels():
-    image = np.array([[[1, 1, 1], [2, 2, 2]], [[3, 3, 3], [4, 4, 4]]], np.uint8)
-    big = upscale_nearest(image, 5)
-    assert big.shape == (6, 6, 3)  # factor ceil(5 / 2) = 3
-    np.testing.assert_array_equal(big[:3, :3, 0], 1)
-    np.testing.assert_array_equal(big[3:, 3:, 0], 4)
-    assert upscale_nearest(image, 2) is image
-    # A long thin map is capped by max_side.
-    assert upscale_nearest(np.zeros((1, 100), np.uint8), 256, max_side=1000).shape == (10, 1000)

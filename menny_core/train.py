@@ -220,6 +220,65 @@ def make_step(model: nn.Module, optimizer: optim.Optimizer) -> Callable:
     return step
 
 
+def train_epoch(
+    model: MennyCNN,
+    optimizer: optim.Optimizer,
+    step: Callable,
+    samples: list,
+    config: TrainConfig,
+    epoch: int,
+    should_stop: Callable[[], bool] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> tuple[float, float, int, float] | None:
+    """One pass over the training `samples` through a fresh augmented stream (seeded with
+    config.seed + epoch), one compiled `step` (make_step(model, optimizer)) per batch.
+
+    Returns (mean loss, accuracy 0..1, images seen, seconds), or None if should_stop()
+    said stop before a step. on_batch(done, total) follows every step.
+    """
+    model.train()
+    start = time.perf_counter()
+    steps = math.ceil(len(samples) / config.batch_size)
+    loss_sum, right, seen = 0.0, 0, 0
+    stream = training_stream(
+        samples, config.image_size, config.augment, config.batch_size, config.seed + epoch
+    )
+    for done, batch in enumerate(stream, start=1):
+        if should_stop is not None and should_stop():
+            return None
+        labels = mx.array(batch["label"]).reshape(-1)
+        loss, correct = step(mx.array(batch["image"]), labels)
+        mx.eval(loss, correct, model.state, optimizer.state)
+        loss_sum += loss.item() * labels.size
+        right += int(correct.item())
+        seen += labels.size
+        if on_batch is not None:
+            on_batch(done, steps)
+    return loss_sum / seen, right / seen, seen, time.perf_counter() - start
+
+
+@dataclass
+class EarlyStopping:
+    """Keep the best epoch's weights, and say when to stop: after `patience` epochs
+    without a lower loss (0: never stop early)."""
+
+    patience: int
+    best_loss: float = math.inf
+    best_epoch: int = 0  # 1-based; 0 before the first epoch
+    best_state: list | None = None
+
+    def update(self, epoch: int, loss: float, model: nn.Module) -> bool:
+        """Judge `epoch` by `loss`; True when training should stop now."""
+        if loss < self.best_loss:
+            self.best_loss, self.best_epoch = loss, epoch
+            # MLX arrays are immutable and each update makes new ones: keeping references
+            # keeps this epoch's weights (parameters() includes BatchNorm's running
+            # statistics, which are frozen parameters), no copy needed.
+            self.best_state = tree_flatten(model.parameters())
+            return False
+        return bool(self.patience) and epoch - self.best_epoch >= self.patience
+
+
 def train(
     data: str | os.PathLike | ImageFolder,
     config: TrainConfig | None = None,
@@ -258,35 +317,20 @@ def train(
     say = log or (lambda _line: None)
 
     history: list[EpochStats] = []
-    best_loss, best_epoch, best_state = math.inf, 0, None
+    stopper = EarlyStopping(config.patience)
     cancelled = stopped_early = False
-    steps_per_epoch = math.ceil(len(split.train) / config.batch_size)
     for epoch in range(1, config.epochs + 1):
-        model.train()
         epoch_start = time.perf_counter()
-        loss_sum, right, seen = 0.0, 0, 0
-        stream = training_stream(
-            split.train, config.image_size, config.augment, config.batch_size,
-            config.seed + epoch,
-        )  # fmt: skip
-        for done, batch in enumerate(stream, start=1):
-            if should_stop is not None and should_stop():
-                cancelled = True
-                break
-            labels = mx.array(batch["label"]).reshape(-1)
-            loss, correct = step(mx.array(batch["image"]), labels)
-            mx.eval(loss, correct, model.state, optimizer.state)
-            loss_sum += loss.item() * labels.size
-            right += int(correct.item())
-            seen += labels.size
-            if on_batch is not None:
-                on_batch(done, steps_per_epoch)
-        if cancelled:
+        trained = train_epoch(
+            model, optimizer, step, split.train, config, epoch, should_stop, on_batch
+        )
+        if trained is None:
+            cancelled = True
             break
-        train_seconds = time.perf_counter() - epoch_start
+        train_loss, train_acc, seen, train_seconds = trained
         val_loss, val_acc = _validate(model, split.val, config)
         stats = EpochStats(
-            epoch, loss_sum / seen, right / seen, val_loss, val_acc,
+            epoch, train_loss, train_acc, val_loss, val_acc,
             time.perf_counter() - epoch_start, seen / train_seconds,
         )  # fmt: skip
         history.append(stats)
@@ -294,21 +338,15 @@ def train(
         if on_epoch is not None:
             on_epoch(stats)
         # Without validation images, judge epochs by their training loss.
-        judged = stats.val_loss if split.val else stats.train_loss
-        if judged < best_loss:
-            best_loss, best_epoch = judged, epoch
-            # MLX arrays are immutable and each update makes new ones: keeping references
-            # keeps this epoch's weights (parameters() includes BatchNorm's running
-            # statistics, which are frozen parameters), no copy needed.
-            best_state = tree_flatten(model.parameters())
-        elif config.patience and epoch - best_epoch >= config.patience:
+        if stopper.update(epoch, stats.val_loss if split.val else stats.train_loss, model):
             stopped_early = True
             which = "validation" if split.val else "training"
             say(f"no better {which} loss for {config.patience} epochs: stopping")
             break
 
-    if best_state is not None:
-        model.load_weights(best_state)
+    best_epoch = stopper.best_epoch
+    if stopper.best_state is not None:
+        model.load_weights(stopper.best_state)
         say(f"best epoch: {best_epoch} (its weights are kept)")
     model.eval()
     test_metrics = None

@@ -187,3 +187,18 @@ def test_metrics_agree_with_an_independent_numpy_count():
         assert row["support"] == actual
     assert metrics.per_class["w"]["f1"] == 0.0  # never predicted: 0, not a division error
     assert mx.array(metrics.confusion).sum().item() == 200
+
+
+def test_early_stopping_keeps_the_best_epoch_and_waits_patience_epochs():
+    from menny_core.model import MennyCNN
+    from menny_core.train import EarlyStopping
+
+    model = MennyCNN(2, "simple")
+    rule = EarlyStopping(patience=2)
+    losses = [1.0, 0.5, 0.7, 0.6, 0.4]  # best at epoch 2; epochs 3 and 4 no better: stop at 4
+    stops = [rule.update(epoch, loss, model) for epoch, loss in enumerate(losses[:4], 1)]
+    assert stops == [False, False, False, True]
+    assert (rule.best_epoch, rule.best_loss) == (2, 0.5) and rule.best_state is not None
+    never = EarlyStopping(patience=0)  # 0: never stop early
+    assert not any(never.update(epoch, 1.0 + epoch, model) for epoch in range(1, 50))
+    assert never.best_epoch == 1

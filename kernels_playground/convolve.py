@@ -34,22 +34,19 @@ import mlx.core as mx
 import numpy as np
 
 from kernels_playground.arithmetic import (
-    Padding,
     WindowTooLarge,
     conv_output_size,
     resolve_padding,
 )
-from kernels_playground.kernels import PRESETS, validate_kernel
+from kernels_playground.kernels import PRESETS
+from kernels_playground.spec import MODES, ConvSpec
 from menny_base.errors import MennyError, WrongType
 from menny_base.images import LUMA_BT601
-from menny_base.numbers import whole
 
 # 2048 x 2048: the playground recomputes on every slider move, so images are capped well
 # below images.MAX_PIXELS (use images.fit_within first); a 4-megapixel grey image is
 # 16 MB as float32.
 MAX_PIXELS = 2048 * 2048
-EDGES = ("zero", "valid", "replicate", "reflect")
-MODES = ("luminance", "per_channel")
 
 
 @dataclass(frozen=True)
@@ -63,21 +60,12 @@ class ConvGeometry:
     output: tuple[int, int]
 
 
-def conv_geometry(
-    image_size: tuple[int, int],
-    kernel_shape: tuple[int, int],
-    stride: int = 1,
-    padding: Padding = 0,
-    edge: str = "zero",
-    dilation: int = 1,
-) -> ConvGeometry:
-    """Check the settings and work out padding and output size with `arithmetic`."""
-    if edge not in EDGES:
-        raise MennyError(f"edge must be one of {', '.join(EDGES)}, got {edge!r}")
-    stride = whole(stride, "stride", 1)
-    dilation = whole(dilation, "dilation", 1)
+def conv_geometry(image_size: tuple[int, int], spec: ConvSpec) -> ConvGeometry:
+    """Work out padding and output size of `spec` over an (H, W) image with `arithmetic`,
+    and check what needs the image: padding that fits, an output that exists."""
+    stride, dilation, padding, edge = spec.stride, spec.dilation, spec.padding, spec.edge
     height, width = image_size
-    kh, kw = kernel_shape
+    kh, kw = spec.kernel.shape
     top, bottom = resolve_padding(padding, kh, dilation)
     left, right = resolve_padding(padding, kw, dilation)
     if edge == "valid" and (top, bottom, left, right) != (0, 0, 0, 0):
@@ -238,29 +226,17 @@ def _correlate(padded: mx.array, kernel: np.ndarray, geometry: ConvGeometry) -> 
     return out
 
 
-def apply_kernel(
-    image: object,
-    kernel: object,
-    stride: int = 1,
-    padding: Padding = 0,
-    edge: str = "zero",
-    dilation: int = 1,
-    mode: str = "luminance",
-    flip: bool = False,
-) -> np.ndarray:
-    """The feature map of `kernel` over `image`: float32 (H', W') or (H', W', C) per channel.
-
-    padding: an int (every side), a (before, after) pair (top=left=before,
-    bottom=right=after), or "valid" / "same" / "full" (see arithmetic.resolve_padding).
-    H' and W' are `arithmetic.conv_output_size` of each axis with that padding.
+def apply_kernel(image: object, kernel: ConvSpec | object, *settings, **options) -> np.ndarray:
+    """The feature map of a kernel over `image`: float32 (H', W') for luminance, (H', W', C)
+    per channel. kernel: a ConvSpec, or a kernel and the ConvSpec's other fields (stride,
+    padding, edge, dilation, mode, flip) in that order or by name. H' and W' are
+    `arithmetic.conv_output_size` of each axis with the spec's padding.
     """
-    weights = validate_kernel(kernel)
-    if flip:
-        weights = np.ascontiguousarray(weights[::-1, ::-1])
+    spec = ConvSpec.of(kernel, *settings, **options)
     array = check_image(image)
-    geometry = conv_geometry(array.shape[:2], weights.shape, stride, padding, edge, dilation)
-    padded = padded_planes(array, mode, geometry, edge)
-    return _to_map(_correlate(padded, weights, geometry), mode)
+    geometry = conv_geometry(array.shape[:2], spec)
+    padded = padded_planes(array, spec.mode, geometry, spec.edge)
+    return _to_map(_correlate(padded, spec.weights, geometry), spec.mode)
 
 
 def _to_map(out: mx.array, mode: str) -> np.ndarray:
@@ -273,26 +249,20 @@ def edge_magnitude(
     image: object,
     gx_kernel: object = PRESETS["Sobel x"],
     gy_kernel: object = PRESETS["Sobel y"],
-    stride: int = 1,
-    padding: Padding = 0,
-    edge: str = "zero",
-    dilation: int = 1,
-    mode: str = "luminance",
-    flip: bool = False,
+    **options,
 ) -> np.ndarray:
-    """Gradient strength sqrt(Gx^2 + Gy^2), same options and shapes as apply_kernel."""
-    gx, gy = validate_kernel(gx_kernel), validate_kernel(gy_kernel)
-    if gx.shape != gy.shape:
+    """Gradient strength sqrt(Gx^2 + Gy^2), with apply_kernel's options and shapes."""
+    gx, gy = ConvSpec(gx_kernel, **options), ConvSpec(gy_kernel, **options)
+    if gx.kernel.shape != gy.kernel.shape:
         raise MennyError(
-            f"gx and gy kernels must have the same shape, got {gx.shape} and {gy.shape}"
+            f"gx and gy kernels must have the same shape, got {gx.kernel.shape} and "
+            f"{gy.kernel.shape}"
         )
-    if flip:
-        gx, gy = (np.ascontiguousarray(k[::-1, ::-1]) for k in (gx, gy))
     array = check_image(image)
-    geometry = conv_geometry(array.shape[:2], gx.shape, stride, padding, edge, dilation)
-    padded = padded_planes(array, mode, geometry, edge)
-    x, y = _correlate(padded, gx, geometry), _correlate(padded, gy, geometry)
-    return _to_map(mx.sqrt(x * x + y * y), mode)
+    geometry = conv_geometry(array.shape[:2], gx)
+    padded = padded_planes(array, gx.mode, geometry, gx.edge)
+    x, y = _correlate(padded, gx.weights, geometry), _correlate(padded, gy.weights, geometry)
+    return _to_map(mx.sqrt(x * x + y * y), gx.mode)
 
 
 def warm_up() -> None:
@@ -302,7 +272,7 @@ def warm_up() -> None:
     for kernel in (np.ones((3, 3)), np.ones((5, 5))):  # one chunk of taps; several chunks
         for mode in MODES:
             for stride in (1, 2):  # strided per-channel slices are a separate MLX kernel
-                apply_kernel(image, kernel, stride, padding="same", mode=mode)
+                apply_kernel(image, kernel, stride=stride, padding="same", mode=mode)
 
 
 def relu(feature_map: np.ndarray) -> np.ndarray:

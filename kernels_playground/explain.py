@@ -12,9 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels_playground.arithmetic import Padding
-from kernels_playground.convolve import apply_kernel, check_image, conv_geometry, padded_planes
-from kernels_playground.kernels import validate_kernel
+from kernels_playground.convolve import (
+    ConvGeometry,
+    apply_kernel,
+    check_image,
+    conv_geometry,
+    padded_planes,
+)
+from kernels_playground.spec import ConvSpec
 from menny_base.errors import MennyError, WrongType
 from menny_base.numbers import whole
 
@@ -85,29 +90,22 @@ def markdown_table(matrix: np.ndarray, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
-def input_window(
-    image: object,
-    kernel: object,
-    row: int,
-    col: int,
-    stride: int = 1,
-    padding: Padding = 0,
-    edge: str = "zero",
-    dilation: int = 1,
-) -> Window:
+def input_window(image: object, kernel: ConvSpec | object, row: int, col: int, **options) -> Window:
     """Where output (row, col) looks in the input: top-left corner and span, for drawing a box.
 
-    image: the image array, or just its (H, W) size.
+    image: the image array, or just its (H, W) size. kernel: a ConvSpec, or a kernel and
+    the ConvSpec options by name (as apply_kernel).
     """
-    size = _size(image)
-    weights = validate_kernel(kernel)
-    geometry = conv_geometry(size, weights.shape, stride, padding, edge, dilation)
+    spec = ConvSpec.of(kernel, **options)
+    return _window(conv_geometry(_size(image), spec), row, col)
+
+
+def _window(geometry: ConvGeometry, row: int, col: int) -> Window:
     rows, cols = geometry.output
     row = _position(row, "row", rows)
     col = _position(col, "column", cols)
     top, _, left, _ = geometry.pad
-    kh, kw = weights.shape
-    d = geometry.dilation
+    (kh, kw), d = geometry.kernel, geometry.dilation
     return Window(
         top=row * geometry.stride - top,
         left=col * geometry.stride - left,
@@ -119,43 +117,43 @@ def input_window(
 
 def step_at(
     image: object,
-    kernel: object,
+    kernel: ConvSpec | object,
     row: int,
     col: int,
-    stride: int = 1,
-    padding: Padding = 0,
-    edge: str = "zero",
-    dilation: int = 1,
-    mode: str = "luminance",
     channel: int | None = None,
-    flip: bool = False,
+    feature_map: np.ndarray | None = None,
+    **options,
 ) -> Step:
-    """The computation of feature-map value (row, col), with the same options as apply_kernel.
+    """The computation of feature-map value (row, col): the patch under the kernel, the
+    products and their sum, next to the value apply_kernel gives there.
 
+    kernel: a ConvSpec, or a kernel and the ConvSpec options by name (as apply_kernel).
     mode="per_channel" explains one channel: `channel` (default 0); luminance ignores it.
     flip=True shows the flipped kernel, which is what a true convolution multiplies.
+    feature_map: apply_kernel(image, spec) if the caller has it already (the playground
+    does), so it is not computed twice.
     """
-    weights = validate_kernel(kernel)
-    if flip:
-        weights = np.ascontiguousarray(weights[::-1, ::-1])
+    spec = ConvSpec.of(kernel, **options)
+    weights = spec.weights
     array = check_image(image)
-    geometry = conv_geometry(array.shape[:2], weights.shape, stride, padding, edge, dilation)
-    padded = np.array(padded_planes(array, mode, geometry, edge))
+    geometry = conv_geometry(array.shape[:2], spec)
+    padded = np.array(padded_planes(array, spec.mode, geometry, spec.edge))
     index = 0
-    if mode == "per_channel":
+    if spec.mode == "per_channel":
         index = whole(0 if channel is None else channel, "channel", 0)
         if index >= padded.shape[2]:
             raise MennyError(f"channel must be between 0 and {padded.shape[2] - 1}, got {index}")
     padded = padded[:, :, index]
-    window = input_window(array.shape[:2], weights, row, col, stride, padding, edge, dilation)
+    window = _window(geometry, row, col)
     top = window.top + geometry.pad[0]
     left = window.left + geometry.pad[2]
     d = window.dilation
     patch = padded[top : top + window.height : d, left : left + window.width : d]
     products = patch.astype(np.float64) * weights.astype(np.float64)
     total = float(products.sum())
-    feature_map = apply_kernel(image, weights, stride, padding, edge, dilation, mode)
-    value = feature_map[row, col] if mode == "luminance" else feature_map[row, col, index]
+    if feature_map is None:
+        feature_map = apply_kernel(image, spec)
+    value = feature_map[row, col] if spec.mode == "luminance" else feature_map[row, col, index]
     return Step(
         patch=patch,
         kernel=weights,
@@ -166,8 +164,8 @@ def step_at(
         text=_sum_text(weights, patch, total),
         row=int(row),
         col=int(col),
-        channel=index if mode == "per_channel" else None,
-        flipped=bool(flip),
+        channel=index if spec.mode == "per_channel" else None,
+        flipped=bool(spec.flip),
     )
 
 

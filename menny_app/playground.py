@@ -21,6 +21,7 @@ from kernels_playground.kernels import (
 from kernels_playground.lessons import playground_lesson, size_sums
 from kernels_playground.pooling import pool
 from kernels_playground.render import render_feature_map
+from kernels_playground.spec import ConvSpec
 from menny_app.inputs import (
     PLAYGROUND_SIDE,
     flag,
@@ -69,7 +70,6 @@ def playground(
     the size arithmetic (markdown), the step-by-step (markdown), the Learn text.
     """
     image, note = load_image(image_path)
-    kernel = parse_kernel(grid)
     # Bounds from the image the playground works on (at most PLAYGROUND_SIDE a side):
     # beyond them no output exists, and an API caller's 1e308 never reaches MLX.
     side = PLAYGROUND_SIDE
@@ -82,10 +82,9 @@ def playground(
     mode = "luminance" if colour == "luminance" else "per_channel"
     use_relu, flip = flag(use_relu, "ReLU"), flag(flip, "flip")
     pool_kind = one_of(pool_kind, "pooling", POOLS)
-    options = dict(stride=stride, padding=pad, edge=edge, dilation=dilation, mode=mode, flip=flip)
-    feature = apply_kernel(image, kernel, **options)
-    if use_relu:
-        feature = relu(feature)
+    spec = ConvSpec(parse_kernel(grid), stride, pad, edge, dilation, mode, flip)  # checked once
+    convolved = apply_kernel(image, spec)
+    feature = relu(convolved) if use_relu else convolved
     shown = render_feature_map(feature)
     pooled_image, pooling = None, None
     if pool_kind != "none":
@@ -94,13 +93,13 @@ def playground(
             whole_from(pool_stride, "pool stride", 1, side),
         )
         pooled_image = render_feature_map(pool(feature, pool_kind, *pooling)).image
-    geometry = (image.shape[:2], kernel.shape, stride, pad, dilation)
+    geometry = (image.shape[:2], spec.kernel.shape, stride, pad, dilation)
     # An emptied field means 0; a position off the map moves to its edge (see _step).
     position = tuple(
         whole_from(value or 0, label, -STEP_LIMIT, STEP_LIMIT)
         for value, label in ((step_row, "output row"), (step_col, "output column"))
     )
-    step_md = _step(image, kernel, feature.shape[:2], position, options, use_relu)
+    step_md = _step(image, spec, convolved, position, use_relu)
     # Show the file itself when it was not shrunk: no PNG encoding on every knob change.
     original = image if note else uploaded_file(image_path)
     return (
@@ -114,13 +113,13 @@ def playground(
     )
 
 
-def _step(image, kernel, out_hw, position, options, use_relu) -> str:
-    """The step-by-step panel. A position outside the map (a knob change shrank it, or a
-    negative number was typed) is moved to the nearest output and said, instead of failing
-    the whole update."""
-    (rows, cols), (row, col) = out_hw, position
+def _step(image, spec: ConvSpec, convolved, position, use_relu) -> str:
+    """The step-by-step panel for the map `convolved` (before ReLU). A position outside the
+    map (a knob change shrank it, or a negative number was typed) is moved to the nearest
+    output and said, instead of failing the whole update."""
+    (rows, cols), (row, col) = convolved.shape[:2], position
     row, col = min(max(row, 0), rows - 1), min(max(col, 0), cols - 1)
-    step = step_at(image, kernel, row, col, **options)
+    step = step_at(image, spec, row, col, feature_map=convolved)
     text = step.markdown(before_relu=use_relu)
     if (row, col) != position:
         text = (

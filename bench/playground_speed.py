@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import kernels_playground  # noqa: F401  (first: MLX gets a fast BLAS before mlx.core loads)
 
@@ -30,11 +28,13 @@ import kernels_playground  # noqa: F401  (first: MLX gets a fast BLAS before mlx
 import mlx.core as mx
 import numpy as np
 from scipy import ndimage
+from timing import interleaved  # bench/ is the script's folder
 
-from kernels_playground.convolve import LUMA_BT601, apply_kernel, warm_up
+from kernels_playground.convolve import apply_kernel, warm_up
 from kernels_playground.kernels import PRESETS
 from kernels_playground.pooling import pool
 from kernels_playground.render import render_feature_map
+from menny_base.images import LUMA_BT601
 
 SIDE = 512
 KERNEL = PRESETS["Sobel x"]
@@ -55,18 +55,8 @@ def synthetic_image(side: int = SIDE, seed: int = 0) -> np.ndarray:
 
 
 def median_ms(works: dict, repeats: int) -> dict[str, float]:
-    """Median wall time of each work in ms. The works take turns, run after run, so a busy
-    shared machine slows MLX and scipy alike and the ratio stays fair."""
-    for work in works.values():
-        for _ in range(3):
-            work()
-    times: dict[str, list[float]] = {name: [] for name in works}
-    for _ in range(repeats):
-        for name, work in works.items():
-            start = time.perf_counter()
-            work()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) * 1e3 for name, values in times.items()}
+    """Median wall time of each work in ms, the works taking turns (timing.interleaved)."""
+    return {name: 1e3 * seconds for name, seconds in interleaved(works, repeats, 3).items()}
 
 
 def main() -> None:

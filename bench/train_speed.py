@@ -21,12 +21,11 @@ import kernels_playground  # noqa: F401  (first: MLX gets a fast BLAS before it 
 # isort: split
 import argparse
 import json
-import statistics
-import time
 
 import mlx.core as mx
 import mlx.optimizers as optim
 import torch
+from timing import interleaved  # bench/ is the script's folder
 
 from menny_base import fast_blas
 from menny_core.model import IMAGE_SIZE, VARIANTS, MennyCNN, max_pool_2x2
@@ -38,20 +37,6 @@ NUM_CLASSES = 4
 def timed(run, repeats: int) -> float:
     """Median seconds of `repeats` calls, after two warm-up calls (compilation, caches)."""
     return interleaved({"run": run}, repeats)["run"]
-
-
-def interleaved(runs: dict, repeats: int) -> dict:
-    """Median seconds per call of each of `runs`, taken in turns (a, b, c, a, b, c, ...),
-    so that load from other processes on a shared machine hits every contender alike."""
-    for run in runs.values():
-        run(), run()
-    times: dict = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 # -- MLX ---------------------------------------------------------------------------

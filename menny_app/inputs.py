@@ -19,7 +19,6 @@ import gradio as gr
 import numpy as np
 from gradio.utils import get_upload_folder
 
-# mlx.core is only ever reached through these packages, whose __init__ gives MLX a fast BLAS.
 from menny_base.errors import MennyError
 from menny_base.images import MAX_PIXELS, load_rgb, upright_size
 from menny_base.numbers import whole
@@ -38,8 +37,6 @@ log = logging.getLogger("menny")
 
 # The cores' contract: a MennyError carries one sentence written for the learner (ImageError,
 # DatasetError, WeightsError, TrainingRefused... are MennyErrors). Anything else is a bug.
-
-
 def for_people(handler):
     """Wrap a handler (a function or a generator function): a core's sentence becomes a
     gr.Error the visitor reads; any other exception is a bug, logged with its traceback and

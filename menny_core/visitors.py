@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import threading
@@ -91,19 +92,48 @@ class Visitor:
 
 
 def wipe_and_mark(root: Path) -> Path:
-    """Empty `root` (if it is ours: it carries MARKER) and mark it; refuse a folder that
-    holds files the app did not make."""
+    """Empty `root` (if it is ours: it carries MARKER) and mark it as this process's; refuse
+    a folder that holds files the app did not make, or that another running app uses (a
+    second `python demo.py` in the same folder must not delete the first one's visitors'
+    files, even if it then fails for a busy port)."""
     root = Path(root).resolve()
     if root.exists():
-        if not (root / MARKER).is_file() and any(root.iterdir()):
+        marker = root / MARKER
+        if not marker.is_file() and any(root.iterdir()):
             raise MennyError(
                 f"{root} exists and was not made by the app: give another --workdir, or "
                 "remove that folder"
             )
+        owner = _owner(marker)
+        if owner is not None:
+            raise MennyError(
+                f"{root} is in use by another running Menny app (process {owner}): give "
+                "another --workdir, or stop that app first"
+            )
         shutil.rmtree(root)
     root.mkdir(parents=True)
-    (root / MARKER).write_text("Menny's app data: deleted and remade at every start.\n")
+    (root / MARKER).write_text(
+        f"Menny's app data: deleted and remade at every start.\npid: {os.getpid()}\n"
+    )
     return root
+
+
+def _owner(marker: Path) -> int | None:
+    """The process id in `marker` if that process still runs and is not this one."""
+    try:
+        found = re.search(r"^pid: (\d+)$", marker.read_text(), re.M)
+    except OSError:
+        return None
+    pid = int(found.group(1)) if found else None
+    if pid is None or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # it exists, under another user
+        return pid
+    return pid
 
 
 def remove_empty_folders(root: Path, older_than: float) -> int:

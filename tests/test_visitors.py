@@ -5,6 +5,7 @@ import zipfile
 
 import pytest
 
+from menny_base.errors import MennyError
 from menny_core.archive import UnpackedZips
 from menny_core.sessions import TrainingRefused
 from menny_core.visitors import MARKER, SpaceExhausted, Visitors, wipe_and_mark
@@ -172,3 +173,24 @@ def test_empty_folders_are_swept_once_old(tmp_path):
     assert remove_empty_folders(tmp_path, older_than=60) == 1
     assert not old.exists() and fresh.exists() and (full / "kept.png").exists()
     assert tmp_path.exists()
+
+
+def test_a_folder_in_use_by_another_running_app_is_not_wiped(tmp_path):
+    import subprocess
+    import sys
+
+    root = wipe_and_mark(tmp_path / "app")
+    (root / "run.safetensors").write_bytes(b"another app's visitor")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (root / MARKER).write_text(f"Menny's app data\npid: {other.pid}\n")
+        with pytest.raises(
+            MennyError, match=rf"in use by another running Menny app \(process {other.pid}\)"
+        ):
+            wipe_and_mark(root)
+        assert (root / "run.safetensors").exists()
+    finally:
+        other.kill()
+        other.wait()
+    wipe_and_mark(root)  # that app is gone: the folder is ours to remake
+    assert not (root / "run.safetensors").exists()

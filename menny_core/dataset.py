@@ -28,7 +28,6 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ from PIL import Image, UnidentifiedImageError
 
 from menny_base.errors import MennyError
 from menny_base.images import MAX_PIXELS, ImageError, load_rgb
-from menny_base.numbers import whole
+from menny_base.numbers import real, whole
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 _ALLOWED = "Menny reads " + ", ".join(IMAGE_EXTENSIONS[:-1]) + f" and {IMAGE_EXTENSIONS[-1]} files"
@@ -287,14 +286,6 @@ class Split:
         }
 
 
-def _fraction(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise MennyError(f"{name} must be a number from 0 to 1, got {value!r}")
-    if not 0 <= value < 1:
-        raise MennyError(f"{name} must be >= 0 and < 1, got {value}")
-    return float(value)
-
-
 def _split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
     """(validation, test) counts for a class of n: rounded, then at least 1 each when n >= 3
     (and the fraction is not 0), always leaving at least 1 for training."""
@@ -324,8 +315,8 @@ def stratified_split(
     depends on the seed and the files only, not on the order they were listed in. Each
     class is shuffled by one numpy Generator seeded with `seed`.
     """
-    val_fraction = _fraction(val_fraction, "val_fraction")
-    test_fraction = _fraction(test_fraction, "test_fraction")
+    val_fraction = real(val_fraction, "val_fraction", 0, 1, high_open=True)
+    test_fraction = real(test_fraction, "test_fraction", 0, 1, high_open=True)
     if val_fraction + test_fraction >= 1:
         raise MennyError(
             f"val_fraction + test_fraction must be < 1 to leave images for training, got "

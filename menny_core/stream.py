@@ -37,7 +37,7 @@ from PIL import Image
 
 from menny_base.errors import MennyError
 from menny_base.images import LUMA_BT601
-from menny_base.numbers import whole
+from menny_base.numbers import real, whole
 from menny_core.dataset import Sample
 
 # Per-channel (R, G, B) mean and standard deviation of pixel values in [0, 1]: ImageNet's,
@@ -71,12 +71,6 @@ def denormalize(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
 
 
-def _probability(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value <= 1:
-        raise MennyError(f"{name} must be from 0 to 1, got {value!r}")
-    return float(value)
-
-
 @dataclass(frozen=True)
 class Augment:
     """Random changes applied to each training image, in this order.
@@ -96,20 +90,17 @@ class Augment:
 
     def __post_init__(self) -> None:
         # Messages use the app's words (its slider labels), then the field's name.
-        _probability(self.flip_prob, "flip probability (flip_prob)")
-        _probability(self.grey_prob, "grey probability (grey_prob)")
-        r = self.rotation_degrees
-        if isinstance(r, bool) or not isinstance(r, Real) or not 0 <= r <= 180:
-            raise MennyError(f"rotation must be from 0 to 180 degrees, got {r!r}")
+        real(self.flip_prob, "flip probability (flip_prob)", 0, 1)
+        real(self.grey_prob, "grey probability (grey_prob)", 0, 1)
+        real(self.rotation_degrees, "rotation (degrees)", 0, 180)
         area = tuple(self.crop_area)
         if len(area) != 2 or not all(isinstance(a, Real) and not isinstance(a, bool) for a in area):
             raise MennyError(
                 f"crop area (crop_area) must be a (smallest, largest) pair of shares of the "
                 f"image's area, got {area!r}"
             )
-        low, high = float(area[0]), float(area[1])
-        if not 0 < low <= 1:
-            raise MennyError(f"crop area's smallest share must be in (0, 1], got {low}")
+        low = real(float(area[0]), "crop area's smallest share", 0, 1, low_open=True)
+        high = float(area[1])
         if not low <= high <= 1:
             raise MennyError(
                 f"crop area's largest share must be from the smallest share ({low:g}) to 1, "

@@ -180,7 +180,7 @@ def test_out_gets_its_missing_folders(trained, tmp_path):
         ),
         (("--batch-size", "0"), "batch size must be >= 1, got 0"),
         (("--lr", "0"), "learning rate (lr) must be in (0, 1], got 0.0"),
-        (("--rotation", "200"), "rotation must be from 0 to 180 degrees, got 200.0"),
+        (("--rotation", "200"), "rotation (degrees) must be in [0, 180], got 200.0"),
     ],
 )
 def test_bad_training_settings_are_refused_in_one_line(trained, tmp_path, args, message):

@@ -242,10 +242,10 @@ def test_split_leaves_training_images_and_allows_zero_fractions():
 @pytest.mark.parametrize(
     ("val", "test", "message"),
     [
-        (-0.1, 0.1, "val_fraction must be >= 0 and < 1, got -0.1"),
-        (0.1, 1.0, "test_fraction must be >= 0 and < 1, got 1.0"),
+        (-0.1, 0.1, "val_fraction must be in [0, 1), got -0.1"),
+        (0.1, 1.0, "test_fraction must be in [0, 1), got 1.0"),
         (0.6, 0.5, "val_fraction + test_fraction must be < 1 to leave images for training"),
-        ("a", 0.1, "val_fraction must be a number from 0 to 1, got 'a'"),
+        ("a", 0.1, "val_fraction must be in [0, 1), got 'a'"),
     ],
 )
 def test_split_fractions_are_checked(val, test, message):

@@ -140,10 +140,10 @@ def test_same_seed_same_batches_whatever_the_thread_count(samples):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"flip_prob": 1.5}, "flip probability (flip_prob) must be from 0 to 1, got 1.5"),
-        ({"grey_prob": -0.1}, "grey probability (grey_prob) must be from 0 to 1, got -0.1"),
-        ({"rotation_degrees": -1}, "rotation must be from 0 to 180 degrees, got -1"),
-        ({"rotation_degrees": float("nan")}, "rotation must be from 0 to 180 degrees, got nan"),
+        ({"flip_prob": 1.5}, "flip probability (flip_prob) must be in [0, 1], got 1.5"),
+        ({"grey_prob": -0.1}, "grey probability (grey_prob) must be in [0, 1], got -0.1"),
+        ({"rotation_degrees": -1}, "rotation (degrees) must be in [0, 180], got -1"),
+        ({"rotation_degrees": float("nan")}, "rotation (degrees) must be in [0, 180], got nan"),
         ({"crop_area": (0.0, 1.0)}, "crop area's smallest share must be in (0, 1], got 0.0"),
         (
             {"crop_area": (0.8, 0.5)},

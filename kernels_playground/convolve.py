@@ -38,7 +38,6 @@ from kernels_playground.arithmetic import (
     conv_output_size,
     resolve_padding,
 )
-from kernels_playground.kernels import PRESETS
 from kernels_playground.spec import MODES, ConvSpec
 from menny_base.errors import MennyError, WrongType
 from menny_base.images import LUMA_BT601
@@ -243,26 +242,6 @@ def _to_map(out: mx.array, mode: str) -> np.ndarray:
     """(H', W', C) MLX -> numpy (H', W') for luminance, (H', W', C) per channel."""
     result = np.array(out, dtype=np.float32)
     return result[:, :, 0] if mode == "luminance" else result
-
-
-def edge_magnitude(
-    image: object,
-    gx_kernel: object = PRESETS["Sobel x"],
-    gy_kernel: object = PRESETS["Sobel y"],
-    **options,
-) -> np.ndarray:
-    """Gradient strength sqrt(Gx^2 + Gy^2), with apply_kernel's options and shapes."""
-    gx, gy = ConvSpec(gx_kernel, **options), ConvSpec(gy_kernel, **options)
-    if gx.kernel.shape != gy.kernel.shape:
-        raise MennyError(
-            f"gx and gy kernels must have the same shape, got {gx.kernel.shape} and "
-            f"{gy.kernel.shape}"
-        )
-    array = check_image(image)
-    geometry = conv_geometry(array.shape[:2], gx)
-    padded = padded_planes(array, gx.mode, geometry, gx.edge)
-    x, y = _correlate(padded, gx.weights, geometry), _correlate(padded, gy.weights, geometry)
-    return _to_map(mx.sqrt(x * x + y * y), gx.mode)
 
 
 def warm_up() -> None:

@@ -14,8 +14,10 @@ from kernels_playground.arithmetic import (
     conv_output_size,
     pool_output_formula,
     pool_output_size,
+    resolve_padding,
 )
 from kernels_playground.shapes import StackShapes
+from kernels_playground.spec import ConvSpec
 
 # (window, stride) of the pooling after the convolution, or None for no pooling.
 Pool = tuple[int, int] | None
@@ -37,29 +39,23 @@ TABLE_COLUMNS = [
 EXACT_INT_LIMIT = 2**53
 
 
-def size_sums(
-    input_hw: tuple[int, int],
-    kernel_hw: tuple[int, int],
-    stride: int,
-    padding: int,
-    dilation: int,
-    pool: Pool = None,
-) -> str:
+def size_sums(input_hw: tuple[int, int], spec: ConvSpec, pool: Pool = None) -> str:
     """The output-size formula (I - K + 2P) / S + 1 for height and width, then the pooling's.
 
-    input_hw: the image (H, W) in pixels; kernel_hw: the kernel's (rows, columns);
-    padding: pixels added on each side (0 for 'valid' edges).
+    input_hw: the image (H, W) in pixels; spec: the convolution (its kernel's rows and
+    columns, stride, padding, dilation).
     """
-    (height, width), (k_h, k_w) = input_hw, kernel_hw
+    (height, width), (k_h, k_w) = input_hw, spec.kernel.shape
+    rows, cols = _axes(spec)
     lines = [
         "**Convolution output size** (I - K + 2P) / S + 1, with your numbers:",
-        f"- height: `{conv_output_formula(height, k_h, stride, padding, dilation)}`",
-        f"- width: `{conv_output_formula(width, k_w, stride, padding, dilation)}`",
+        f"- height: `{conv_output_formula(height, k_h, spec.stride, rows, spec.dilation)}`",
+        f"- width: `{conv_output_formula(width, k_w, spec.stride, cols, spec.dilation)}`",
     ]
     if pool:
         window, pool_stride = pool
-        out_h = conv_output_size(height, k_h, stride, padding, dilation)
-        out_w = conv_output_size(width, k_w, stride, padding, dilation)
+        out_h = conv_output_size(height, k_h, spec.stride, rows, spec.dilation)
+        out_w = conv_output_size(width, k_w, spec.stride, cols, spec.dilation)
         lines += [
             f"\n**{window}x{window} pooling, stride {pool_stride}:**",
             f"- height: `{pool_output_formula(out_h, window, pool_stride)}`",
@@ -68,37 +64,30 @@ def size_sums(
     return "\n".join(lines)
 
 
-def playground_lesson(
-    input_hw: tuple[int, int],
-    kernel_hw: tuple[int, int],
-    stride: int,
-    padding: int,
-    dilation: int,
-    flip: bool = False,
-    pool: Pool = None,
-) -> str:
+def playground_lesson(input_hw: tuple[int, int], spec: ConvSpec, pool: Pool = None) -> str:
     """What the playground's knobs did to this image: sliding, padding, dilation, flipping,
     signed maps, the RGBA pitfall and (with `pool`) pooling, in the learner's numbers.
 
     Arguments as for `size_sums`; kernels may be rectangular (k_h x k_w).
     """
-    height, width = input_hw
-    k_h, k_w = kernel_hw
-    out_h = conv_output_size(height, k_h, stride, padding, dilation)
-    out_w = conv_output_size(width, k_w, stride, padding, dilation)
+    (height, width), (k_h, k_w) = input_hw, spec.kernel.shape
+    stride, dilation = spec.stride, spec.dilation
+    rows, cols = _axes(spec)
+    out_h = conv_output_size(height, k_h, stride, rows, dilation)
+    out_w = conv_output_size(width, k_w, stride, cols, dilation)
     span_h, span_w = dilation * (k_h - 1) + 1, dilation * (k_w - 1) + 1
     # Sizing only needs the span a dilated kernel covers, so the formula is written for a
     # plain kernel of that span: floor(...) appears exactly when the stride does not divide.
-    fits = conv_output_formula(height, span_h, stride, padding)
+    fits = conv_output_formula(height, span_h, stride, rows)
     text = [
         f"A {k_h}x{k_w} kernel slides over the {height}x{width} image {stride} pixel(s) at a "
-        f"time. Padding adds {padding} pixel(s) on each side, so it fits {fits} times down: "
+        f"time. Padding adds {_padding_words(rows, cols)}, so it fits {fits} times down: "
         f"the feature map is {out_h}x{out_w}.",
         f"Dilation {dilation} spreads the taps {dilation} pixel(s) apart: the kernel covers "
         f"{span_h}x{span_w} pixels with only {k_h * k_w} weights.",
         "Deep-learning 'convolution' layers compute a cross-correlation: the kernel is not "
         "flipped. Tick *flip* for the textbook convolution; symmetric kernels (blur) give the "
-        "same map either way, Sobel changes sign." + (" (flipped now)" if flip else ""),
+        "same map either way, Sobel changes sign." + (" (flipped now)" if spec.flip else ""),
         "Signed maps: blue is negative, red positive; ReLU keeps only the red.",
         "Pitfall: an RGBA upload has a 4th (alpha) channel; the loader composites it on black "
         "so every image reaches the kernel as 3 channels of values 0..255 (a grey or 16-bit "
@@ -112,6 +101,23 @@ def playground_lesson(
             f"{pool_output_size(out_w, window, pool_stride)}, with no weights to learn."
         )
     return "\n\n".join(text)
+
+
+def _axes(spec: ConvSpec) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The (before, after) padding of the rows and of the columns, in pixels."""
+    k_h, k_w = spec.kernel.shape
+    return (
+        resolve_padding(spec.padding, k_h, spec.dilation),
+        resolve_padding(spec.padding, k_w, spec.dilation),
+    )
+
+
+def _padding_words(rows: tuple[int, int], cols: tuple[int, int]) -> str:
+    """ "1 pixel(s) on each side", or each side's count when they differ."""
+    (top, bottom), (left, right) = rows, cols
+    if top == bottom == left == right:
+        return f"{top} pixel(s) on each side"
+    return f"{top} pixel(s) on top, {bottom} below, {left} on the left and {right} on the right"
 
 
 def stack_summary(stack: StackShapes) -> str:

@@ -93,7 +93,6 @@ def playground(
             whole_from(pool_stride, "pool stride", 1, side),
         )
         pooled_image = render_feature_map(pool(feature, pool_kind, *pooling)).image
-    geometry = (image.shape[:2], spec.kernel.shape, stride, pad, dilation)
     # An emptied field means 0; a position off the map moves to its edge (see _step).
     position = tuple(
         whole_from(value or 0, label, -STEP_LIMIT, STEP_LIMIT)
@@ -107,9 +106,9 @@ def playground(
         shown.image,
         f"{note} {shown.note}".strip(),
         pooled_image,
-        size_sums(*geometry, pool=pooling),
+        size_sums(image.shape[:2], spec, pooling),
         step_md,
-        playground_lesson(*geometry, flip=flip, pool=pooling),
+        playground_lesson(image.shape[:2], spec, pooling),
     )
 
 

@@ -7,7 +7,6 @@ their other parameters are exactly the API's (gradio_client shows these names).
 
 from __future__ import annotations
 
-from contextlib import closing
 from pathlib import Path
 
 import gradio as gr
@@ -32,14 +31,15 @@ from menny_app.session import (
     with_session,
 )
 from menny_base.errors import MennyError
-from menny_core.background import train_in_background
 from menny_core.dataset import DatasetError, discover
 from menny_core.evaluate import metrics_markdown
-from menny_core.lessons import epoch_status, run_status, training_lesson
+from menny_core.lessons import epoch_status, training_lesson
 from menny_core.markdown import escape
 from menny_core.model import IMAGE_SIZE, VARIANTS
 from menny_core.stream import Augment, preview_grid
 from menny_core.train import MAX_SEED, EpochStats, TrainConfig
+from menny_core.training_run import Finished, run_training
+from menny_core.visitors import SavedRun
 from menny_core.weights import save
 
 SOURCES = ("bundled portraits", "my .zip")
@@ -92,14 +92,21 @@ def train(
         seed=whole_from(seed, "Seed", 0),  # TrainConfig knows the largest
         augment=_augment(flip_prob, rotation, crop_low, grey_prob),
     )
-    dataset = _dataset(visitor, source, upload)
+    folder, label = _dataset(visitor, source, upload)
     run = session.trainer.start(visitor_id(request), config.epochs, MAX_RUN_SECONDS)
     try:
         number = session.visitors.claim_run(visitor)
     except BaseException:
-        session.trainer.release(run)
+        run.release()
         raise
-    yield from _train(session, visitor, dataset, config, run, number, progress)
+
+    def keep(result) -> SavedRun:  # the visitor's run `number`, and their Classify model
+        summary = f"{config.variant}, {len(result.history)} epoch(s), on {label}"
+        return session.visitors.save_run(
+            visitor, number, summary, lambda path: save(path, result.model, result.metadata())
+        )
+
+    yield from _show(run_training(folder, config, run, keep), config, progress)
 
 
 @for_people
@@ -168,12 +175,12 @@ def _curves(history) -> tuple[pd.DataFrame, pd.DataFrame]:
 NO_CONFUSION = pd.DataFrame({"true \\ predicted": []})
 
 
-def _results(result, saved_as: str | None) -> tuple[str, str, pd.DataFrame]:
+def _results(result, saved_run: SavedRun | None) -> tuple[str, str, pd.DataFrame]:
     """(the metrics note, the test metrics as markdown, the confusion matrix) of a run."""
 
-    if saved_as is None:
+    if saved_run is None:
         return "Nothing was saved; the Classify tab keeps its model.", "", NO_CONFUSION
-    saved = f"Saved as {escape(saved_as)}; the Classify tab uses it now."
+    saved = f"Saved as {escape(saved_run.name)}; the Classify tab uses it now."
     metrics = result.test_metrics
     if metrics is None:
         return "", saved, NO_CONFUSION
@@ -182,42 +189,25 @@ def _results(result, saved_as: str | None) -> tuple[str, str, pd.DataFrame]:
     return "", metrics_markdown(metrics, saved), confusion
 
 
-def _train(session: Session, visitor, dataset, config, run, number: int, progress):
-    """Relay the background trainer's events to the widgets; save the model as the
-    visitor's run `number` and make it theirs. dataset: (ImageFolder, its name)."""
-    folder, label = dataset
+def _show(events, config, progress):
+    """The core's training reports as the tab's widgets: a progress bar per batch, the
+    status, curves and lesson per epoch, and the results when the run is finished."""
     history: list = []
-    try:
-        # closing(): when the page goes away mid-run, the trainer is cancelled and joined.
-        with closing(train_in_background(folder, config, run)) as events:
-            for event in events:
-                if isinstance(event, tuple):  # (batches done, batches in this epoch)
-                    done, total = event
-                    progress(done / total, desc=f"epoch {len(history) + 1} of {config.epochs}")
-                elif isinstance(event, EpochStats):
-                    history.append(event)
-                    status = epoch_status(event, config.epochs)
-                    learn = training_lesson(history, config.patience)
-                    yield status, *_curves(history), "", NO_CONFUSION, learn
-                else:
-                    result = event
-        status = run_status(result)
-        if run.out_of_time() and not run.cancelled():
-            status = (
-                f"Stopped after {len(result.history)} epoch(s) at the app's limit of "
-                f"{MAX_RUN_SECONDS // 60} minutes per run; the best epoch's weights are kept."
-            )
-        saved_as = None
-        if result.history:
-            summary = f"{config.variant}, {len(result.history)} epoch(s), on {label}"
-            saved_as = session.visitors.save_run(
-                visitor, number, summary, lambda path: save(path, result.model, result.metadata())
-            ).name
-        note, details, confusion = _results(result, saved_as)
-        learn = training_lesson(result.history, config.patience, result.best_epoch)
-        yield f"{status} {note}".strip(), *_curves(result.history), details, confusion, learn
-    finally:
-        session.trainer.release(run)
+    for event in events:
+        if isinstance(event, tuple):  # (batches done, batches in this epoch)
+            done, total = event
+            progress(done / total, desc=f"epoch {len(history) + 1} of {config.epochs}")
+        elif isinstance(event, EpochStats):
+            history.append(event)
+            status = epoch_status(event, config.epochs)
+            learn = training_lesson(history, config.patience)
+            yield status, *_curves(history), "", NO_CONFUSION, learn
+        elif isinstance(event, Finished):
+            result = event.result
+            note, details, confusion = _results(result, event.saved)
+            learn = training_lesson(result.history, config.patience, result.best_epoch)
+            status = f"{event.status} {note}".strip()
+            yield status, *_curves(result.history), details, confusion, learn
 
 
 def train_tab(app: gr.Blocks, session: Session) -> None:

@@ -120,8 +120,10 @@ def _data(args: argparse.Namespace):
 
 def _train(args: argparse.Namespace) -> int:
     from menny_core import weights
+    from menny_core.sessions import Trainer
     from menny_core.stream import Augment
-    from menny_core.train import TrainConfig, train
+    from menny_core.train import EpochStats, TrainConfig
+    from menny_core.training_run import Finished, run_training
 
     default = TrainConfig().augment  # crop and grey settings have no flag: the defaults
     augment = Augment(args.flip_prob, args.rotation, default.crop_area, default.grey_prob)
@@ -145,34 +147,30 @@ def _train(args: argparse.Namespace) -> int:
         raise MennyError(f"--out {error}") from None
     folder = _data(args)
     epoch_of = [1]
-    tty = sys.stderr.isatty()
-
-    def log(line: str) -> None:
-        if tty:
-            sys.stderr.write("\r" + " " * 70 + "\r")
-        print(line, flush=True)
-
-    def next_epoch(stats) -> None:
-        epoch_of[0] = stats.epoch + 1
-
+    draw = _progress(epoch_of, config.epochs)
     started = time.perf_counter()
-    result = train(
-        folder,
-        config,
-        on_epoch=next_epoch,
-        on_batch=_progress(epoch_of, config.epochs),
-        log=log,
-    )
+    run = Trainer().start(epochs=config.epochs)  # this process's one run; Ctrl-C cancels it
     try:
-        path = weights.save(out, result.model, result.metadata())
+        save = lambda result: weights.save(out, result.model, result.metadata())  # noqa: E731
+        for event in run_training(folder, config, run, save, log=True):
+            if isinstance(event, str):  # a log line: epochs, early stopping, best epoch
+                if draw is not None:
+                    sys.stderr.write("\r" + " " * 70 + "\r")  # wipe the progress bar
+                print(event, flush=True)
+            elif isinstance(event, tuple) and draw is not None:
+                draw(*event)
+            elif isinstance(event, EpochStats):
+                epoch_of[0] = event.epoch + 1
+            elif isinstance(event, Finished):
+                finished = event
     except weights.WeightsError as error:  # checked before training; a disk can still fill
         print(
             f"menny train: error: trained, but the weights were not saved: {error}", file=sys.stderr
         )
         return NOT_SAVED
-    print(f"trained in {time.perf_counter() - started:.1f} s; weights saved to {path}")
-    if result.test_metrics is not None:
-        print(_metrics_text(result.test_metrics.to_dict(), "test images"))
+    print(f"trained in {time.perf_counter() - started:.1f} s; weights saved to {finished.saved}")
+    if finished.result.test_metrics is not None:
+        print(_metrics_text(finished.result.test_metrics.to_dict(), "test images"))
     return 0
 
 

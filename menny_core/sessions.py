@@ -6,12 +6,11 @@ has left, estimated from its own epochs so far. Where the weights of a finished 
 and whose model they become, is `visitors.Visitors`' business; the trainer only owns the
 CPU.
 
-Typical use (the trainer is `menny_core.train.train`, which polls `should_stop`):
+Typical use (`training_run.run_training` trains, saves and releases the run):
 
-    trainer = Trainer()
-    with trainer.begin(owner="visitor-a", epochs=config.epochs) as run:  # or TrainingRefused
-        result = train(folder, config, should_stop=run.should_stop,
-                       on_epoch=lambda stats: run.epoch_done())
+    run = trainer.start(owner="visitor-a", epochs=config.epochs)  # or TrainingRefused
+    for event in run_training(folder, config, run, save=...):
+        ...
 
 Thread-safe: Gradio runs handlers in worker threads, so every state change holds a lock.
 """
@@ -49,6 +48,12 @@ class Run:
     clock: Callable[[], float] = time.monotonic
     epochs_done: int = 0
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    on_release: Callable[[Run], None] | None = None  # the trainer's: frees its slot
+
+    def release(self) -> None:
+        """Free the trainer this run holds (whatever became of the run)."""
+        if self.on_release is not None:
+            self.on_release(self)
 
     def cancelled(self) -> bool:
         """True once its owner pressed Cancel (or the page went away)."""
@@ -95,7 +100,9 @@ class Trainer:
         with self._lock:
             if self._active is not None:
                 raise TrainingRefused(self._busy_sentence(self._active, owner))
-            self._active = Run(self._clock(), epochs, owner, max_seconds, self._clock)
+            self._active = Run(
+                self._clock(), epochs, owner, max_seconds, self._clock, on_release=self.release
+            )
             return self._active
 
     def _busy_sentence(self, active: Run, owner: str | None) -> str:

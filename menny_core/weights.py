@@ -167,11 +167,6 @@ def _write_atomically(path: Path, arrays: dict[str, mx.array], header: dict[str,
             temporary.unlink()
 
 
-def read_metadata(path: str | os.PathLike) -> dict:
-    """Just the metadata of a Menny weights file (loads the arrays too: they are small)."""
-    return _read(Path(path))[1]
-
-
 def _read(path: Path) -> tuple[dict[str, mx.array], dict]:
     name = path.name
     if not path.exists():

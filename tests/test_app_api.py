@@ -231,13 +231,13 @@ def test_app_still_answers(client):
 
 def test_shipped_model_classifies_bundled_portraits(client, running_app):
     """Runs before the training below replaces the session's model."""
-    from menny_core.weights import read_metadata
+    from menny_core.weights import load
 
     weights = running_app[1].shipped
     examples = portrait_examples(per_class=1)
     if weights is None or not examples:
         pytest.skip("shipped weights or bundled portraits are missing in this checkout")
-    classes = list(read_metadata(weights)["classes"])
+    classes = list(load(weights)[1]["classes"])
     for example in examples:
         label = client.predict(handle_file(example), api_name="/classify")[0]
         probabilities = {c["label"]: c["confidence"] for c in label["confidences"]}

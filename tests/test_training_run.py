@@ -1,6 +1,9 @@
 """Training in a worker thread: every report relayed in order, the result last, an early
-close cancels and joins the trainer, and the trainer's errors reach the caller's thread."""
+close cancels and joins the trainer, and the trainer's errors reach the caller's thread.
+A whole run (run_training): saved once through the caller's writer, the trainer freed
+however it ends, and one line saying how it ended."""
 
+import itertools
 import subprocess
 import sys
 import threading
@@ -8,11 +11,11 @@ import threading
 import pytest
 from test_train import quick, write_squares
 
-from menny_core import background
-from menny_core.background import train_in_background
+from menny_core import training_run
 from menny_core.dataset import DatasetError, discover
 from menny_core.sessions import Trainer
 from menny_core.train import EpochStats, TrainResult
+from menny_core.training_run import Finished, run_training, train_in_background
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +70,7 @@ def test_reports_before_an_error_are_relayed(monkeypatch, run):
         raised_in.append(threading.current_thread().name)
         raise boom
 
-    monkeypatch.setattr(background, "train", failing_train)
+    monkeypatch.setattr(training_run, "train", failing_train)
     events = train_in_background(None, quick(), run)
     assert next(events) == (1, 3)
     with pytest.raises(RuntimeError) as caught:
@@ -76,9 +79,61 @@ def test_reports_before_an_error_are_relayed(monkeypatch, run):
     assert not run.cancelled() and not trainers()
 
 
+def test_a_run_is_saved_once_and_frees_the_trainer(squares):
+    trainer = Trainer()
+    run = trainer.start(epochs=2)
+    saved = []
+    events = list(run_training(squares, quick(epochs=2), run, lambda r: saved.append(r) or "p"))
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.saved == "p"
+    assert saved == [finished.result] and len(finished.result.history) == 2
+    assert finished.status.startswith("Done in ") and finished.status.endswith("best epoch 2.")
+    assert not trainer.busy and not trainers()
+
+
+def test_log_lines_are_relayed_when_asked(squares):
+    run = Trainer().start(epochs=1)
+    lines = [
+        e for e in run_training(squares, quick(epochs=1), run, str, log=True) if isinstance(e, str)
+    ]
+    assert lines[0].startswith("epoch 1/1  train loss ") and lines[-1].startswith("best epoch: 1")
+
+
+def test_a_run_closed_early_saves_nothing_and_frees_the_trainer(squares):
+    trainer = Trainer()
+    events = run_training(squares, quick(epochs=50), trainer.start(epochs=50), pytest.fail)
+    assert next(events) == (1, 2)
+    events.close()
+    assert not trainer.busy and not trainers()
+
+
+def test_a_failed_save_reaches_the_caller_and_frees_the_trainer(squares):
+    def full_disk(_result):
+        raise OSError(28, "No space left on device")
+
+    trainer = Trainer()
+    with pytest.raises(OSError, match="No space left"):
+        list(run_training(squares, quick(epochs=1), trainer.start(epochs=1), full_disk))
+    assert not trainer.busy
+
+
+def test_a_run_stopped_by_its_time_limit_says_so(squares):
+    clock = itertools.count(step=30)  # every look at the clock: 30 s later
+    trainer = Trainer(clock=lambda: next(clock))
+    run = trainer.start(epochs=50, max_seconds=600)
+    finished = list(run_training(squares, quick(epochs=50), run, lambda r: "p"))[-1]
+    epochs = len(finished.result.history)
+    assert 0 < epochs < 50 and finished.saved == "p"
+    assert finished.status == (
+        f"Stopped after {epochs} epoch(s) at the limit of 10 minutes per run; "
+        "the best epoch's weights are kept."
+    )
+    assert not trainer.busy
+
+
 EXIT_SCRIPT = """
 import sys
-from menny_core.background import train_in_background
+from menny_core.training_run import train_in_background
 from menny_core.sessions import Trainer
 from menny_core.train import TrainConfig
 

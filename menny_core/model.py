@@ -46,6 +46,8 @@ VARIANTS = {
     "simple": ((16, 32, 64), False),
     "complex": ((16, 32, 64, 128, 128), True),
 }
+# The block whose output map the box head reads (stride 8: 8x8 cells at 64 pixels).
+BOX_BLOCK = 3
 IMAGE_SIZE = 64  # pixels per side fed to the network by default (training and prediction)
 
 
@@ -121,7 +123,13 @@ class MennyCNN(nn.Module):
     probabilities). dropout: the probability of zeroing a pooled feature in training.
     """
 
-    def __init__(self, num_classes: int, variant: str = "simple", dropout: float = 0.25) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        variant: str = "simple",
+        dropout: float = 0.25,
+        detector: bool = False,
+    ) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
             raise WrongType(f"num_classes must be a whole number >= 2, got {num_classes!r}")
@@ -140,6 +148,11 @@ class MennyCNN(nn.Module):
         ]
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(widths[-1], self.num_classes)
+        self.detector = bool(detector)
+        if detector:  # see `detect`
+            self.face = nn.Linear(widths[-1], 1)
+            self.box_heat = nn.Conv2d(widths[BOX_BLOCK - 1], 1, kernel_size=3, padding=1)
+            self.box_size = nn.Linear(widths[-1], 2)
 
     def _check(self, x: mx.array) -> None:
         smallest = min_input_size(self.variant)
@@ -152,12 +165,43 @@ class MennyCNN(nn.Module):
             )
 
     def __call__(self, x: mx.array) -> mx.array:
+        return self.detect(x)[0] if self.detector else self._heads(x)[0]
+
+    def _heads(self, x: mx.array) -> tuple[mx.array, mx.array, mx.array]:
+        """(class logits, pooled features (N, C), the BOX_BLOCK map (N, h, w, C'))."""
         self._check(x)
         x = standardize(x)
-        for block in self.blocks:
+        middle = x
+        for index, block in enumerate(self.blocks, start=1):
             x = block(x)
-        x = x.mean(axis=(1, 2))  # global average pooling: (N, h, w, C) -> (N, C)
-        return self.classifier(self.dropout(x))
+            if index == BOX_BLOCK:
+                middle = x
+        pooled = self.dropout(x.mean(axis=(1, 2)))  # global average pooling: (N, C)
+        return self.classifier(pooled), pooled, middle
+
+    def detect(self, x: mx.array) -> tuple[mx.array, mx.array, mx.array]:
+        """The detector's three heads: (class logits (N, K), face logit (N,), box (N, 4)).
+
+        The box is (centre x, centre y, width, height) in 0..1 of the input. Global
+        average pooling forgets WHERE things are, so the centre is read from an earlier,
+        still spatial map: a 3x3 conv scores every cell of block BOX_BLOCK's output, a
+        softmax over the cells turns the scores into weights, and the centre is the
+        weighted mean of the cells' centres (a soft argmax: differentiable, and finer
+        than the grid). The size, which does not depend on where the face is, comes from
+        the pooled features, squashed into 0..1 by a sigmoid.
+        """
+        if not self.detector:
+            raise MennyError("this Menny was trained without detector heads")
+        logits, pooled, middle = self._heads(x)
+        n, h, w, _ = middle.shape
+        weights = mx.softmax(self.box_heat(middle).reshape(n, h * w), axis=1).reshape(n, h, w)
+        ys = (mx.arange(h, dtype=mx.float32) + 0.5) / h
+        xs = (mx.arange(w, dtype=mx.float32) + 0.5) / w
+        centre_x = (weights.sum(axis=1) * xs).sum(axis=1)
+        centre_y = (weights.sum(axis=2) * ys).sum(axis=1)
+        size = mx.sigmoid(self.box_size(pooled))
+        box = mx.concatenate([centre_x[:, None], centre_y[:, None], size], axis=1)
+        return logits, self.face(pooled)[:, 0], box
 
     def feature_maps(self, x: mx.array) -> list[tuple[str, mx.array]]:
         """What each layer sees: [(name, activation (N, h, w, C))] for every stage of

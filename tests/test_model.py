@@ -133,3 +133,34 @@ def test_brightness_and_colour_cast_do_not_change_the_logits():
     x = mx.random.normal((2, 32, 32, 3))
     cast = x * mx.array([1.7, 0.6, 1.2]) + mx.array([0.3, -0.5, 0.1])
     np.testing.assert_allclose(np.array(model(cast)), np.array(model(x)), rtol=1e-3, atol=1e-3)
+
+
+# -- the detector's heads ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", ["simple", "complex"])
+def test_detector_heads_add_a_face_score_and_a_box(variant):
+    model = MennyCNN(5, variant, detector=True)
+    model.eval()
+    x = mx.array(np.random.default_rng(0).normal(size=(3, 64, 64, 3)).astype(np.float32))
+    logits, face, box = model.detect(x)
+    assert (logits.shape, face.shape, box.shape) == ((3, 5), (3,), (3, 4))
+    np.testing.assert_allclose(np.array(model(x)), np.array(logits), rtol=1e-6)
+    assert np.all((np.array(box) > 0) & (np.array(box) < 1))
+    widths = VARIANTS[variant][0]
+    extra = (widths[-1] + 1) + (9 * widths[2] + 1) + (widths[-1] + 1) * 2
+    assert num_parameters(model) == _expected_parameters(variant, 5) + extra
+    with pytest.raises(ValueError, match="without detector heads"):
+        MennyCNN(5, variant).detect(x)
+
+
+def test_the_box_centre_is_a_soft_argmax_over_the_middle_map():
+    model = MennyCNN(3, "simple", detector=True)
+    model.eval()
+    x = mx.zeros((1, 64, 64, 3))
+    model.box_heat.weight = mx.zeros_like(model.box_heat.weight)
+    assert np.array(model.detect(x)[2])[0, :2] == pytest.approx([0.5, 0.5])  # uniform
+    peak = np.zeros((1, 8, 8, 1), np.float32)
+    peak[0, 6, 1] = 50.0  # all the weight on row 6, column 1 of the 8x8 map
+    object.__setattr__(model, "box_heat", lambda _middle: mx.array(peak))
+    assert np.array(model.detect(x)[2])[0, :2] == pytest.approx([1.5 / 8, 6.5 / 8], abs=1e-4)

@@ -1,0 +1,266 @@
+"""Scenes for the face detector: a face at a random size and place, a stranger, or no face.
+
+A detector that only ever saw its four people filling the frame learns two wrong lessons:
+"there is always a face" (its face score collapses to 1, the seed article's point) and
+"the face is always there" (a box regression with nothing to regress). So every training
+example is a scene built here, anew each epoch:
+
+    a known person   the photo scaled so its face box is 35-100% of the frame's side, put
+                     at a random place (the face stays whole) on a background picture;
+                     label = the class, face = 1, box = where the face landed
+    someone else     the same, from a stranger's photo: label = the "someone else" class
+    no face          a picture without a face, rescaled and cropped, sometimes with a
+                     second picture pasted in: label unused, face = 0, no box
+
+A photo whose face box is unknown (a user's zip without a sidecar) is shown whole, as the
+classifier always did, and its box is not trained (has_box = 0). Boxes are normalised
+(centre x, centre y, width, height) in 0..1 of the square frame. The rectangle a pasted
+photo makes is no face cue: no-face scenes paste rectangles too.
+
+Pictures are decoded once per run and kept small (`SOURCE_SIDE`); each scene costs one
+resize and one paste in Pillow. `scene_stream` runs the builder in mlx-data's prefetch
+threads, batched, like the classifier's stream.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import mlx.data as dx
+import numpy as np
+from PIL import Image, ImageOps
+
+from menny_base.images import LUMA_BT601, load_rgb
+from menny_base.numbers import real, whole
+from menny_core.stream import normalize
+
+SOURCE_SIDE = 192  # decoded pictures are kept at most this big: 36k pixels, ~110 KB each
+NO_FACE = -1  # the label of a picture without a face
+FACE_SHARE = (0.35, 1.0)  # the face box's longer side, as a share of the frame's side
+
+Box = tuple[float, float, float, float]  # x, y, w, h in the picture's pixels
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A decoded source of scenes: pixels (H, W, 3) uint8, its label, and its face box in
+    these pixels (None: no face, or the face's place is unknown)."""
+
+    pixels: np.ndarray
+    label: int
+    box: Box | None = None
+
+
+@dataclass(frozen=True)
+class SceneAugment:
+    """What varies from scene to scene besides size and place (see the module docstring).
+
+    flip_prob: mirror left-right; grey_prob: grey copy; rotation_degrees: tilt about the
+    face's centre (its box is kept: a small tilt moves the face's corners, not the face);
+    light: brightness and contrast vary by up to this share (0.2 = x0.8..1.2).
+    """
+
+    flip_prob: float = 0.5
+    grey_prob: float = 0.3
+    rotation_degrees: float = 10.0
+    light: float = 0.2
+
+    def __post_init__(self) -> None:
+        real(self.flip_prob, "flip probability", 0, 1)
+        real(self.grey_prob, "grey probability", 0, 1)
+        real(self.rotation_degrees, "rotation (degrees)", 0, 180)
+        real(self.light, "light change", 0, 0.9)
+
+
+def picture(path: str, label: int, box: Box | None = None) -> Picture:
+    """The image at `path` as a Picture, shrunk to at most SOURCE_SIDE per side (its box
+    scaled with it)."""
+    pixels = load_rgb(path, max_side=max(SOURCE_SIDE * 2, 512))
+    height, width = pixels.shape[:2]
+    scale = min(1.0, SOURCE_SIDE / max(height, width))
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.LANCZOS))
+        scale_x, scale_y = size[0] / width, size[1] / height
+        if box is not None:
+            x, y, w, h = box
+            box = (x * scale_x, y * scale_y, w * scale_x, h * scale_y)
+    return Picture(pixels, label, box)
+
+
+def compose(
+    face: Picture,
+    background: Picture,
+    size: int,
+    rng: np.random.Generator,
+    augment: SceneAugment | None = None,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """One scene of `face` (any Picture; a NO_FACE one makes a no-face scene) over
+    `background`: (pixels (size, size, 3) uint8, box (4,) float32 normalised cx, cy, w, h,
+    whether the box is known). The box is zeros when there is none."""
+    augment = augment or SceneAugment()
+    canvas = _cover(background.pixels, size, rng)
+    box = np.zeros(4, np.float32)
+    has_box = False
+    if face.label == NO_FACE:
+        if rng.random() < 0.5:  # a picture in the picture: a rectangle is not a face
+            inset = _cover(face.pixels, max(8, int(size * rng.uniform(0.35, 0.9))), rng)
+            x, y = (int(rng.integers(0, size - inset.shape[0] + 1)) for _ in range(2))
+            canvas[y : y + inset.shape[0], x : x + inset.shape[1]] = inset
+        else:
+            canvas = _cover(face.pixels, size, rng)
+    elif face.box is None:  # the face's place is unknown: the whole photo, as it is
+        canvas = _cover(face.pixels, size, rng, zoom=1.0)
+    else:
+        canvas, box = _place(face, canvas, size, rng)
+        has_box = True
+    return _vary(canvas, box, has_box, rng, augment)
+
+
+def _cover(pixels: np.ndarray, size: int, rng, zoom: float | None = None) -> np.ndarray:
+    """A random size x size view of `pixels`: scaled so the shorter side covers the
+    frame times `zoom` (random 1..2 by default), then a random crop."""
+    height, width = pixels.shape[:2]
+    zoom = rng.uniform(1.0, 2.0) if zoom is None else zoom
+    scale = size * zoom / min(height, width)
+    new = (max(size, math.ceil(width * scale)), max(size, math.ceil(height * scale)))
+    image = Image.fromarray(pixels).resize(new, Image.Resampling.BILINEAR)
+    x, y = int(rng.integers(0, new[0] - size + 1)), int(rng.integers(0, new[1] - size + 1))
+    return np.array(image.crop((x, y, x + size, y + size)))
+
+
+def _place(face: Picture, canvas: np.ndarray, size: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Paste `face` scaled so its face box's longer side is FACE_SHARE of the frame, with
+    the face box whole inside the frame; returns the canvas and the normalised box."""
+    bx, by, bw, bh = face.box
+    scale = rng.uniform(*FACE_SHARE) * size / max(bw, bh)
+    fw, fh = bw * scale, bh * scale
+    left, top = rng.uniform(0, max(0.0, size - fw)), rng.uniform(0, max(0.0, size - fh))
+    height, width = face.pixels.shape[:2]
+    new = (max(1, round(width * scale)), max(1, round(height * scale)))
+    photo = Image.fromarray(face.pixels).resize(new, Image.Resampling.BILINEAR)
+    # Where the photo's top-left corner lands so that its face box lands at (left, top).
+    corner = (round(left - bx * scale), round(top - by * scale))
+    scene = Image.fromarray(canvas)
+    scene.paste(photo, corner)
+    # The box from where the photo really went (the corner was rounded).
+    x0, y0 = corner[0] + bx * new[0] / width, corner[1] + by * new[1] / height
+    w, h = bw * new[0] / width, bh * new[1] / height
+    box = np.array([(x0 + w / 2) / size, (y0 + h / 2) / size, w / size, h / size], np.float32)
+    return np.asarray(scene).copy(), np.clip(box, 0.0, 1.0)
+
+
+def _vary(canvas, box, has_box, rng, augment: SceneAugment):
+    """Flip, tilt about the face, grey and light, the box following the flip."""
+    image = Image.fromarray(canvas)
+    if rng.random() < augment.flip_prob:
+        image = ImageOps.mirror(image)
+        box = box.copy()
+        if has_box:
+            box[0] = 1.0 - box[0]
+    angle = rng.uniform(-augment.rotation_degrees, augment.rotation_degrees)
+    if angle:
+        centre = (box[0] * image.width, box[1] * image.height) if has_box else None
+        image = image.rotate(angle, Image.Resampling.BILINEAR, center=centre)
+    pixels = np.asarray(image, dtype=np.float32)
+    if rng.random() < augment.grey_prob:
+        pixels = np.repeat((pixels @ np.asarray(LUMA_BT601, np.float32))[..., None], 3, axis=2)
+    gain = rng.uniform(1 - augment.light, 1 + augment.light)
+    contrast = rng.uniform(1 - augment.light, 1 + augment.light)
+    mean = pixels.mean()
+    pixels = (pixels - mean) * contrast + mean * gain
+    return np.clip(pixels, 0, 255).round().astype(np.uint8), box, has_box
+
+
+@dataclass
+class ScenePlan:
+    """Which scenes one epoch (or one evaluation) builds: for scene i, the picture
+    `faces[i]` over the background `backgrounds[i]`, drawn with seed `seeds[i]`."""
+
+    faces: list[int]
+    backgrounds: list[int]
+    seeds: list[int]
+
+
+def plan_scenes(pictures: Sequence[Picture], backgrounds: int, repeat: int, seed: int) -> ScenePlan:
+    """Every picture `repeat` times, shuffled, each over a random one of the first
+    `backgrounds` no-face pictures (a no-face picture over another one)."""
+    rng = np.random.default_rng(seed)
+    faces = rng.permutation(np.repeat(np.arange(len(pictures)), repeat)).tolist()
+    chosen = rng.integers(0, max(1, backgrounds), len(faces)).tolist()
+    seeds = rng.integers(0, 2**31 - 1, len(faces)).tolist()
+    return ScenePlan(faces, chosen, seeds)
+
+
+def build_scene(
+    pictures: Sequence[Picture],
+    no_faces: Sequence[Picture],
+    plan: ScenePlan,
+    index: int,
+    size: int,
+    augment: SceneAugment,
+) -> dict[str, np.ndarray]:
+    """Scene `index` of `plan` as one sample dict: "image" (S, S, 3) uint8, "label"
+    int32, "face" float32 (1 or 0), "box" (4,) float32, "has_box" float32."""
+    face = pictures[plan.faces[index]]
+    background = no_faces[plan.backgrounds[index] % len(no_faces)] if no_faces else face
+    rng = np.random.default_rng(plan.seeds[index])
+    pixels, box, has_box = compose(face, background, size, rng, augment)
+    return {
+        "image": pixels,
+        "label": np.array(max(face.label, 0), np.int32),
+        "face": np.array(float(face.label != NO_FACE), np.float32),
+        "box": box,
+        "has_box": np.array(float(has_box), np.float32),
+    }
+
+
+def scene_stream(
+    pictures: Sequence[Picture],
+    no_faces: Sequence[Picture],
+    size: int,
+    batch_size: int,
+    seed: int,
+    augment: SceneAugment | None = None,
+    repeat: int = 1,
+    threads: int = 2,
+) -> dx.Stream:
+    """One epoch of scenes of `pictures` (faces, strangers and no-face pictures alike)
+    over backgrounds drawn from `no_faces`, as batches: "image" float32 (B, S, S, 3)
+    normalised, "label", "face", "box", "has_box". Same arguments -> the same batches,
+    whatever `threads`."""
+    size, batch_size = whole(size, "image size", 8), whole(batch_size, "batch size", 1)
+    augment = augment or SceneAugment()
+    plan = plan_scenes(pictures, len(no_faces), whole(repeat, "repeat", 1), seed)
+    records = [{"index": np.array(i, np.int64)} for i in range(len(plan.faces))]
+
+    def make(sample: dict) -> dict:
+        return build_scene(pictures, no_faces, plan, int(sample["index"]), size, augment)
+
+    return (
+        dx.buffer_from_vector(records)
+        .sample_transform(make)  # lazy on a buffer: run by the prefetch workers
+        .ordered_prefetch(4 * threads, threads)  # parallel, in plan order: reproducible
+        .batch(batch_size)
+        .key_transform("image", normalize)
+    )
+
+
+def scene_arrays(
+    pictures: Sequence[Picture],
+    no_faces: Sequence[Picture],
+    size: int,
+    seed: int,
+    augment: SceneAugment | None = None,
+    repeat: int = 1,
+) -> dict[str, np.ndarray]:
+    """Fixed scenes for validation and tests (no threads): the same dict as one big
+    batch, "image" still uint8 (normalise before the model)."""
+    augment = augment or SceneAugment(flip_prob=0.5, grey_prob=0.0, rotation_degrees=0.0)
+    plan = plan_scenes(pictures, len(no_faces), repeat, seed)
+    scenes = [
+        build_scene(pictures, no_faces, plan, i, size, augment) for i in range(len(plan.faces))
+    ]
+    return {key: np.stack([s[key] for s in scenes]) for key in scenes[0]} if scenes else {}

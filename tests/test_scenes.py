@@ -1,0 +1,94 @@
+"""Detector scenes: the box says where the face really landed, no-face scenes have none,
+and a stream is reproducible whatever its threads."""
+
+import numpy as np
+import pytest
+
+from menny_core.scenes import (
+    FACE_SHARE,
+    NO_FACE,
+    Picture,
+    SceneAugment,
+    compose,
+    scene_arrays,
+    scene_stream,
+)
+
+STILL = SceneAugment(flip_prob=0.0, grey_prob=0.0, rotation_degrees=0.0, light=0.0)
+GREEN = (0, 255, 0)
+
+
+def photo_with_a_green_face(width=150, height=120, box=(40, 30, 50, 60)) -> Picture:
+    """A red photo whose face box is painted green: where the green lands is the truth."""
+    pixels = np.zeros((height, width, 3), np.uint8)
+    pixels[..., 0] = 255
+    x, y, w, h = box
+    pixels[y : y + h, x : x + w] = GREEN
+    return Picture(pixels, 2, box)
+
+
+BLUE = Picture(np.full((80, 100, 3), (0, 0, 255), np.uint8), NO_FACE)
+
+
+def green_share(pixels: np.ndarray, box: np.ndarray) -> float:
+    size = pixels.shape[0]
+    cx, cy, w, h = box * size
+    x0, y0, x1, y1 = (round(v) for v in (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+    inside = pixels[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1].reshape(-1, 3)
+    return float(np.mean(np.all(np.abs(inside.astype(int) - GREEN) < 60, axis=1)))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_box_is_where_the_face_landed(seed):
+    pixels, box, has_box = compose(
+        photo_with_a_green_face(), BLUE, 64, np.random.default_rng(seed), STILL
+    )
+    assert has_box and pixels.shape == (64, 64, 3) and pixels.dtype == np.uint8
+    assert green_share(pixels, box) > 0.95
+    # The whole face is in the frame, its longer side 35-100% of the frame's.
+    cx, cy, w, h = box
+    assert 0 <= cx - w / 2 <= cx + w / 2 <= 1 and 0 <= cy - h / 2 <= cy + h / 2 <= 1
+    assert FACE_SHARE[0] - 0.03 <= max(w, h) <= FACE_SHARE[1] + 1e-6
+    # Nothing green outside the box (a little at its rounded border).
+    assert np.mean(np.all(pixels == GREEN, axis=2)) <= w * h + 4 * (w + h) / 64
+
+
+def test_a_mirrored_scene_mirrors_its_box():
+    flip = SceneAugment(flip_prob=1.0, grey_prob=0.0, rotation_degrees=0.0, light=0.0)
+    still = compose(photo_with_a_green_face(), BLUE, 64, np.random.default_rng(3), STILL)
+    mirrored = compose(photo_with_a_green_face(), BLUE, 64, np.random.default_rng(3), flip)
+    np.testing.assert_array_equal(mirrored[0], still[0][:, ::-1])
+    assert mirrored[1][0] == pytest.approx(1 - still[1][0])
+    assert green_share(mirrored[0], mirrored[1]) > 0.95
+
+
+def test_no_face_scenes_have_no_box_and_an_unknown_box_is_not_trained():
+    pixels, box, has_box = compose(BLUE, BLUE, 32, np.random.default_rng(0), STILL)
+    assert not has_box and not box.any() and pixels.shape == (32, 32, 3)
+    unboxed = Picture(photo_with_a_green_face().pixels, 1, None)
+    _, box, has_box = compose(unboxed, BLUE, 32, np.random.default_rng(0), STILL)
+    assert not has_box and not box.any()
+
+
+def test_scene_batches_carry_every_target():
+    pictures = [photo_with_a_green_face(), BLUE] * 5
+    arrays = scene_arrays(pictures, [BLUE], 32, seed=0)
+    assert arrays["image"].shape == (10, 32, 32, 3)
+    np.testing.assert_array_equal(np.sort(arrays["face"]), [0] * 5 + [1] * 5)
+    assert set(arrays["label"][arrays["face"] == 1]) == {2}
+    np.testing.assert_array_equal(arrays["has_box"], arrays["face"])
+
+
+def test_a_stream_is_the_same_for_a_seed_whatever_its_threads():
+    pictures = [photo_with_a_green_face(), BLUE] * 6
+
+    def epoch(seed, threads):
+        return list(scene_stream(pictures, [BLUE], 32, 5, seed, threads=threads))
+
+    one, two = epoch(4, 1), epoch(4, 2)
+    assert [b["image"].shape[0] for b in one] == [5, 5, 2]
+    for a, b in zip(one, two, strict=True):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+    assert not np.array_equal(one[0]["image"], epoch(5, 1)[0]["image"])
+    assert one[0]["image"].dtype == np.float32  # normalised for the model

@@ -34,7 +34,7 @@ from PIL import Image, ImageOps
 
 from menny_base.images import LUMA_BT601, load_rgb
 from menny_base.numbers import real, whole
-from menny_core.stream import normalize
+from menny_core.stream import Augment, normalize
 
 SOURCE_SIDE = 192  # decoded pictures are kept at most this big: 36k pixels, ~110 KB each
 NO_FACE = -1  # the label of a picture without a face
@@ -58,20 +58,33 @@ class SceneAugment:
     """What varies from scene to scene besides size and place (see the module docstring).
 
     flip_prob: mirror left-right; grey_prob: grey copy; rotation_degrees: tilt about the
-    face's centre (its box is kept: a small tilt moves the face's corners, not the face);
-    light: brightness and contrast vary by up to this share (0.2 = x0.8..1.2).
+    face's centre (its box is kept: a small tilt moves the face's corners, not the face).
+    No brightness or contrast change: the model standardises every image on its own
+    (model.standardize), which removes exactly those.
     """
 
     flip_prob: float = 0.5
     grey_prob: float = 0.3
     rotation_degrees: float = 10.0
-    light: float = 0.2
+    zoom: tuple[float, float] = (1.0, 1.0)  # photos without a box: zoomed in this much
+
+    @classmethod
+    def of(cls, augment: Augment) -> SceneAugment:
+        """The stream's Augment for scenes: its area crop becomes a zoom (keeping a share
+        a of the area is a zoom of 1 / sqrt(a))."""
+        return cls(
+            augment.flip_prob,
+            augment.grey_prob,
+            augment.rotation_degrees,
+            (1.0, 1.0 / math.sqrt(augment.crop_area[0])),
+        )
 
     def __post_init__(self) -> None:
         real(self.flip_prob, "flip probability", 0, 1)
         real(self.grey_prob, "grey probability", 0, 1)
         real(self.rotation_degrees, "rotation (degrees)", 0, 180)
-        real(self.light, "light change", 0, 0.9)
+        low, high = self.zoom
+        real(high, "zoom", real(low, "zoom", 1, 4), 4)
 
 
 def picture(path: str, label: int, box: Box | None = None) -> Picture:
@@ -112,7 +125,7 @@ def compose(
         else:
             canvas = _cover(face.pixels, size, rng)
     elif face.box is None:  # the face's place is unknown: the whole photo, as it is
-        canvas = _cover(face.pixels, size, rng, zoom=1.0)
+        canvas = _cover(face.pixels, size, rng, zoom=rng.uniform(*augment.zoom))
     else:
         canvas, box = _place(face, canvas, size, rng)
         has_box = True
@@ -153,7 +166,7 @@ def _place(face: Picture, canvas: np.ndarray, size: int, rng) -> tuple[np.ndarra
 
 
 def _vary(canvas, box, has_box, rng, augment: SceneAugment):
-    """Flip, tilt about the face, grey and light, the box following the flip."""
+    """Flip, tilt about the face and grey, the box following the flip."""
     image = Image.fromarray(canvas)
     if rng.random() < augment.flip_prob:
         image = ImageOps.mirror(image)
@@ -167,10 +180,6 @@ def _vary(canvas, box, has_box, rng, augment: SceneAugment):
     pixels = np.asarray(image, dtype=np.float32)
     if rng.random() < augment.grey_prob:
         pixels = np.repeat((pixels @ np.asarray(LUMA_BT601, np.float32))[..., None], 3, axis=2)
-    gain = rng.uniform(1 - augment.light, 1 + augment.light)
-    contrast = rng.uniform(1 - augment.light, 1 + augment.light)
-    mean = pixels.mean()
-    pixels = (pixels - mean) * contrast + mean * gain
     return np.clip(pixels, 0, 255).round().astype(np.uint8), box, has_box
 
 

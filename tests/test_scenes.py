@@ -14,7 +14,7 @@ from menny_core.scenes import (
     scene_stream,
 )
 
-STILL = SceneAugment(flip_prob=0.0, grey_prob=0.0, rotation_degrees=0.0, light=0.0)
+STILL = SceneAugment(flip_prob=0.0, grey_prob=0.0, rotation_degrees=0.0)
 GREEN = (0, 255, 0)
 
 
@@ -54,7 +54,7 @@ def test_the_box_is_where_the_face_landed(seed):
 
 
 def test_a_mirrored_scene_mirrors_its_box():
-    flip = SceneAugment(flip_prob=1.0, grey_prob=0.0, rotation_degrees=0.0, light=0.0)
+    flip = SceneAugment(flip_prob=1.0, grey_prob=0.0, rotation_degrees=0.0)
     still = compose(photo_with_a_green_face(), BLUE, 64, np.random.default_rng(3), STILL)
     mirrored = compose(photo_with_a_green_face(), BLUE, 64, np.random.default_rng(3), flip)
     np.testing.assert_array_equal(mirrored[0], still[0][:, ::-1])

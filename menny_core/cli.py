@@ -38,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     from menny_core.model import IMAGE_SIZE, VARIANTS
-    from menny_core.portraits import MAX_PER_CLASS
+    from menny_core.portraits import MAX_EXTRA, MAX_PER_CLASS
     from menny_core.train import MAX_IMAGE_SIZE, MAX_SEED, TrainConfig
 
     d = TrainConfig()  # its defaults are the command's defaults
@@ -86,11 +86,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per image")
 
     g = commands.add_parser("portraits", help="generate the synthetic family-portrait dataset")
-    g.add_argument("--out", required=True, help="folder to write <class>/*.png into")
+    g.add_argument("--out", required=True, help="folder to write <class>/*.png, boxes.json into")
     g.add_argument(
         "--per-class", type=int, default=40, help=f"portraits per class, 1 to {MAX_PER_CLASS}"
     )
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument(
+        "--strangers",
+        type=int,
+        default=0,
+        help=f"also draw this many strangers into _someone_else/, 0 to {MAX_EXTRA}",
+    )
+    g.add_argument(
+        "--negatives",
+        type=int,
+        default=0,
+        help=f"also draw this many pictures without a face into _no_face/, 0 to {MAX_EXTRA}",
+    )
     return parser
 
 
@@ -258,8 +270,17 @@ def _predict(args: argparse.Namespace) -> int:
 def _portraits(args: argparse.Namespace) -> int:
     from menny_core import portraits
 
-    written = portraits.generate(args.out, per_class=args.per_class, seed=args.seed)
-    print(f"wrote {len(written)} portraits to {args.out}")
+    written = portraits.generate(
+        args.out,
+        per_class=args.per_class,
+        seed=args.seed,
+        strangers=args.strangers,
+        negatives=args.negatives,
+    )
+    people = len(written) - args.strangers - args.negatives
+    extras = f", {args.strangers} strangers" if args.strangers else ""
+    extras += f", {args.negatives} pictures without a face" if args.negatives else ""
+    print(f"wrote {people} portraits{extras} and their face boxes (boxes.json) to {args.out}")
     return 0
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import menny_core.portraits.draw as portrait_module
+import menny_core.portraits.generation as generation_module
 from menny_core import portraits
 from menny_core.portraits import CHARACTERS, CLASSES, VIEWS, generate, render_portrait
 
@@ -105,12 +105,12 @@ def test_bad_arguments_say_what_is_allowed(call, message):
 def test_per_class_has_a_documented_maximum(tmp_path, monkeypatch):
     drawn = []
 
-    def fake_render(*args):  # fast, and loud were the limit missing: no 100 million files
+    def fake_draw(*args):  # fast, and loud were the limit missing: no 100 million files
         drawn.append(args)
         assert len(drawn) <= 4 * portraits.MAX_PER_CLASS, "drew past the limit"
-        return Image.new("RGB", (8, 8))
+        return Image.new("RGB", (8, 8)), (1.0, 1.0, 2.0, 2.0)
 
-    monkeypatch.setattr(portrait_module, "render_portrait", fake_render)  # what generate calls
+    monkeypatch.setattr(generation_module, "draw_portrait", fake_draw)  # what generate calls
     with pytest.raises(ValueError) as caught:
         generate(tmp_path, per_class=100_000_000)
     assert str(caught.value) == (

@@ -1,27 +1,41 @@
-"""The portrait generator: the bundled dataset's four people, drawn from code (CC0).
+"""The portrait generator: the bundled dataset's four people, strangers, pictures without a
+face, and where each face is, all drawn from code (CC0).
 
-    character  who they are (traits)         features  head, eyes, nose, mouth, the pose
-    hair       the four hair styles           clothes   bodies, clothes, jewellery
-    draw       one portrait (render_portrait), and the dataset (generate)
+    character   who the four are (traits)      features    head, eyes, nose, mouth, the pose
+    face_marks  freckles, beard, moustache     hair        hair styles
+    clothes     bodies, clothes, jewellery     draw        one portrait and its face box
+    strangers   people who are none of the four (random_stranger)
+    palette     colours for pictures without a face
+    patterns    noise, gradients, stripes ...  clutter     shapes, text, scenes, near-faces
+    negatives   pictures without a face (render_negative)
+    boxes       the face-box sidecar boxes.json (read_boxes, write_boxes)
+    generation  a dataset folder (generate)
 
-Imports go one way: draw -> hair, clothes -> features -> character.
+Imports go one way: generation -> negatives -> clutter -> patterns -> palette -> strangers
+-> draw -> hair, clothes, face_marks -> features -> character; boxes stands alone.
 """
 
+from menny_core.portraits.boxes import read_boxes, write_boxes
 from menny_core.portraits.character import CHARACTERS, Character
-from menny_core.portraits.draw import (
-    CLASSES,
-    MAX_PER_CLASS,
-    VIEWS,
-    generate,
-    render_portrait,
-)
+from menny_core.portraits.draw import CLASSES, VIEWS, draw_portrait, render_portrait
+from menny_core.portraits.generation import MAX_EXTRA, MAX_PER_CLASS, generate
+from menny_core.portraits.negatives import NEGATIVE_KINDS, render_negative
+from menny_core.portraits.strangers import STRANGER, random_stranger
 
 __all__ = [
     "CHARACTERS",
     "CLASSES",
+    "MAX_EXTRA",
     "MAX_PER_CLASS",
+    "NEGATIVE_KINDS",
+    "STRANGER",
     "VIEWS",
     "Character",
+    "draw_portrait",
     "generate",
+    "random_stranger",
+    "read_boxes",
+    "render_negative",
     "render_portrait",
+    "write_boxes",
 ]

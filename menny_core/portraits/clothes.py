@@ -2,6 +2,7 @@
 
 Each character wears one kind of garment (cardigan over a shirt, hoodie, striped tee,
 blouse with a necklace): a shape cue the network can use when colours are unreliable.
+Strangers may also wear a t-shirt, a turtleneck, a shirt and tie, or an open jacket.
 The body turns about 40% as much as the head, as people's shoulders do.
 """
 
@@ -15,7 +16,6 @@ from PIL import ImageDraw
 
 from menny_core.portraits.character import RGB, Character
 from menny_core.portraits.features import Pose, shade
-
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,10 @@ def draw_body(
         band = (cx - nw * 1.3, ys - a * 0.3, cx + nw * 1.3, ys + a * 0.25)
         draw.chord(band, 0, 180, fill=second, outline=edge, width=lw)
         draw.chord((cx - nw, ys - a * 0.3, cx + nw, ys + a * 0.12), 0, 180, fill=shade(skin, 0.85))
+    elif who.clothing in STRANGERS_CLOTHES:
+        _plainer_clothes(draw, who.clothing, (cx, ys, a, nw, bottom), skin, outfit, lw)
+        if "necklace" in who.accessories:
+            _necklace(draw, cx, ys, a, nw, lw)
     else:  # blouse: a small V of skin, a wide pointed collar, a necklace with a pendant
         v_tip = (cx, ys + a * 0.9)
         draw.polygon([neck_l, v_tip, neck_r], fill=shade(skin, 0.92))
@@ -101,9 +105,72 @@ def draw_body(
                 (cx + s * a * 1.3, ys + a * 0.55),
             ]
             draw.polygon(collar, fill=second, outline=edge, width=lw)
-        gold, r = (215, 175, 60), a * 0.08
-        draw.arc((cx - nw, ys - a * 0.6, cx + nw, ys + a * 0.55), 20, 160, fill=gold, width=lw * 2)
-        draw.ellipse((cx - r, ys + a * 0.5, cx + r, ys + a * 0.5 + 2 * r), fill=gold)
+        _necklace(draw, cx, ys, a, nw, lw)
+
+
+def _necklace(draw: ImageDraw.ImageDraw, cx: float, ys: float, a: float, nw: float, lw: int):
+    gold, r = (215, 175, 60), a * 0.08
+    draw.arc((cx - nw, ys - a * 0.6, cx + nw, ys + a * 0.55), 20, 160, fill=gold, width=lw * 2)
+    draw.ellipse((cx - r, ys + a * 0.5, cx + r, ys + a * 0.5 + 2 * r), fill=gold)
+
+
+# Garments only strangers wear (the four's are drawn in draw_body itself).
+STRANGERS_CLOTHES = ("t-shirt", "turtleneck", "shirt-tie", "jacket")
+# A tie's outline, in head half-widths from the neck's foot: knot, widening blade, tip.
+TIE = ((-0.1, 0.15), (0.1, 0.15), (0.2, 2.2), (0.0, 2.45), (-0.2, 2.2))
+
+
+def _plainer_clothes(
+    draw: ImageDraw.ImageDraw,
+    clothing: str,
+    frame: tuple[float, float, float, float, float],
+    skin: RGB,
+    outfit: Outfit,
+    lw: int,
+) -> None:
+    """A t-shirt's crew neck, a turtleneck's roll collar, a shirt collar with a tie, or an open
+    jacket over a shirt. frame: (body centre x, shoulder line y, head half-width, neck half-
+    width, bottom y) in px."""
+    cx, ys, a, nw, bottom = frame
+    main, second, edge = outfit.main, outfit.second, shade(outfit.main, 0.6)
+    if clothing == "t-shirt":
+        band = (cx - nw * 1.3, ys - a * 0.3, cx + nw * 1.3, ys + a * 0.3)
+        draw.chord(band, 0, 180, fill=shade(main, 0.8), outline=edge, width=lw)
+        draw.chord((cx - nw, ys - a * 0.3, cx + nw, ys + a * 0.16), 0, 180, fill=shade(skin, 0.85))
+    elif clothing == "turtleneck":  # a rolled collar up the neck, with its folds
+        roll = (cx - nw * 1.25, ys - a * 0.75, cx + nw * 1.25, ys + a * 0.3)
+        draw.rounded_rectangle(roll, radius=a * 0.2, fill=shade(main, 0.9), outline=edge, width=lw)
+        for k in range(1, 4):
+            y = ys - a * 0.75 + a * 1.05 * k / 4
+            draw.line([(cx - nw * 1.1, y), (cx + nw * 1.1, y)], fill=edge, width=lw)
+    elif clothing == "shirt-tie":  # a pale collar, a knotted tie in the second colour
+        shirt = (225, 228, 232)
+        opening = [(cx - nw * 1.3, ys - a * 0.1), (cx, ys + a * 0.7), (cx + nw * 1.3, ys - a * 0.1)]
+        draw.polygon(opening, fill=shirt)
+        tie = [(cx + a * x, ys + a * y) for x, y in TIE]
+        draw.polygon(tie, fill=second, outline=shade(second, 0.6), width=lw)
+        knot = (cx - a * 0.14, ys - a * 0.05, cx + a * 0.14, ys + a * 0.22)
+        draw.rectangle(knot, fill=shade(second, 0.8))
+        for s in (-1, 1):
+            collar = [
+                (cx + s * nw * 1.3, ys - a * 0.2),
+                (cx + s * a * 0.12, ys + a * 0.3),
+                (cx + s * nw * 1.5, ys + a * 0.35),
+            ]
+            draw.polygon(collar, fill=shirt, outline=(150, 150, 155), width=lw)
+    else:  # jacket: lapels open in a deep V over a shirt in the second colour
+        v_tip = (cx, ys + a * 2.2)
+        neck_l, neck_r = (cx - nw * 1.3, ys - a * 0.05), (cx + nw * 1.3, ys - a * 0.05)
+        draw.polygon([neck_l, v_tip, neck_r], fill=second)
+        for s in (-1, 1):
+            lapel = [
+                (cx + s * nw * 1.3, ys - a * 0.05),
+                (cx + s * a * 0.05, v_tip[1]),
+                (cx + s * a * 0.9, ys + a * 0.9),
+                (cx + s * nw * 1.8, ys + a * 0.3),
+            ]
+            draw.polygon(lapel, fill=shade(main, 0.85), outline=edge, width=lw)
+        draw.line([v_tip, (cx, bottom)], fill=edge, width=lw * 2)
 
 
 def draw_earrings(draw: ImageDraw.ImageDraw, pose: Pose) -> None:

@@ -1,4 +1,4 @@
-"""The bundled family-portrait dataset, drawn by code: four characters, seven views each.
+"""One portrait, drawn by code: four characters (and strangers), seven views each.
 
 The seed chapter trained Menny on photos of four people that cannot be shared, so this
 module draws stand-ins with Pillow. The four characters differ in face shape, hair shape,
@@ -17,26 +17,25 @@ balance and a coloured cast. Colour alone is therefore unreliable (red and blond
 overlap once tinted; see `colour_baseline`), while shapes stay learnable.
 
 Drawing happens at twice the output size and is shrunk with LANCZOS, for smooth edges.
-`generate(out_dir, per_class=40, seed=0)` writes `out_dir/<Name>/<view>_<k>.png`, and the
-same seed gives byte-identical files.
+`draw_portrait` also returns where the face is (its box, from the drawing's geometry);
+`render_portrait` is the picture alone. The same seed gives the same pixels.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from menny_base.errors import MennyError
 from menny_base.numbers import whole
+from menny_core.portraits import face_marks
 from menny_core.portraits import features as parts
 from menny_core.portraits import hair as hair_parts
 from menny_core.portraits.character import CHARACTERS, RGB, Character
 from menny_core.portraits.clothes import Outfit, draw_body, draw_earrings
-from menny_core.portraits.features import Pose
+from menny_core.portraits.features import Point, Pose
 
 CLASSES = ("CWK", "Cody", "Pippa", "RJ")
 # View name -> (yaw in degrees, pitch). Yaw < 0 turns the nose toward the image's left;
@@ -51,6 +50,7 @@ VIEW_ANGLES = {
     "chin_down": (0.0, -1.0),
 }
 VIEWS = tuple(VIEW_ANGLES)
+Box = tuple[float, float, float, float]  # x, y, w, h in the output picture's pixels
 
 # One wardrobe for everybody. Each character has favourite colours (`Character.favourites`,
 # indices into WARDROBE), worn with probability FAVOURITE_SHARE, else any colour: as in real
@@ -72,9 +72,9 @@ WARMTH = 0.3
 CAST = 6.0
 
 
-
-
-def _rng(rng_or_seed: int | np.random.Generator) -> np.random.Generator:
+def seeded(rng_or_seed: int | np.random.Generator) -> np.random.Generator:
+    """A Generator as given (drawn from, so consecutive calls differ), or a new one from an
+    int seed >= 0 (the same seed, the same numbers)."""
     if isinstance(rng_or_seed, np.random.Generator):
         return rng_or_seed
     return np.random.default_rng(whole(rng_or_seed, "seed", 0))
@@ -90,18 +90,23 @@ def _vary(colour: RGB, rng: np.random.Generator, spread: float) -> RGB:
 # -- one picture -----------------------------------------------------------------------
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """(size, size, 3) float32: dark to grey along a random vertical-to-diagonal direction."""
+def backdrop(rng: np.random.Generator, size: int) -> np.ndarray:
+    """(size, size, 3) uint8: dark to grey along a random vertical-to-diagonal direction."""
     dark = rng.uniform(10, 60) + rng.normal(0, 8, 3)
     light = rng.uniform(100, 180) + rng.normal(0, 12, 3)
     angle = rng.uniform(math.radians(45), math.radians(135)) * rng.choice([-1, 1])
     ramp = np.linspace(-0.5, 0.5, size, dtype=np.float32)
     t = np.clip(ramp[None, :] * math.cos(angle) + ramp[:, None] * math.sin(angle) + 0.5, 0, 1)
-    return dark + (light - dark) * t[..., None]
+    t = t.astype(np.float64)
+    # One channel at a time: numpy is ~4x slower on an (H, W, 3) array's 3-long rows.
+    span = light - dark
+    planes = [np.clip(dark[c] + span[c] * t, 0, 255).round().astype(np.uint8) for c in range(3)]
+    return np.stack(planes, axis=-1)
 
 
-def _light(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Brightness, a directional shading gradient, white balance and a coloured cast."""
+def relight(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(H, W, 3) uint8 -> uint8: brightness, a directional shading gradient, white balance
+    and a coloured cast, each drawn from `rng`."""
     size = image.shape[0]
     brightness = rng.uniform(*BRIGHTNESS)
     angle, strength = rng.integers(4) * math.pi / 2, rng.uniform(*SHADING)
@@ -110,8 +115,133 @@ def _light(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     warmth = rng.uniform(-WARMTH, WARMTH)  # > 0 warm (more red, less blue), < 0 cool
     balance = np.array([1 + warmth, 1 + 0.1 * warmth, 1 - warmth], dtype=np.float32)
     cast = rng.normal(0, CAST, 3).astype(np.float32)
-    lit = image * (brightness * gradient)[..., None] * balance + cast
-    return np.clip(lit, 0, 255).round().astype(np.uint8)
+    factor = brightness * gradient
+    lit = np.empty(image.shape, np.uint8)
+    for c in range(3):  # float32, in the same order as over the whole (H, W, 3) array
+        plane = image[..., c].astype(np.float32) * factor * balance[c] + cast[c]
+        lit[..., c] = np.clip(plane, 0, 255).round()
+    return lit
+
+
+def finish(canvas: Image.Image, rng: np.random.Generator, size: int) -> Image.Image:
+    """A picture drawn at 2x, shrunk to size x size with LANCZOS and relit: every picture of
+    the generator (portraits, strangers, pictures without a face) ends here, so none of them
+    can be told apart by its edges or its light."""
+    small = canvas.resize((size, size), Image.Resampling.LANCZOS)
+    return Image.fromarray(relight(np.asarray(small), rng))
+
+
+def place(who: Character, view: str, rng: np.random.Generator, big: int) -> tuple[Pose, float]:
+    """The head's Pose on a big x big canvas and the picture's tilt (degrees, counter-
+    clockwise about the head centre): the first numbers a portrait draws from `rng`."""
+    yaw_deg, pitch = VIEW_ANGLES[view]
+    scale = rng.uniform(0.86, 1.1)
+    a = big * who.head_width * scale
+    pose = Pose(
+        cx=big * (0.5 + rng.uniform(-0.07, 0.07)),
+        cy=big * (0.4 + rng.uniform(-0.05, 0.04)),
+        a=a,
+        b=a * who.head_ratio,
+        yaw=math.radians(yaw_deg + rng.normal(0, 4)),
+        pitch=pitch + rng.normal(0, 0.08),
+    )
+    return pose, rng.uniform(-12, 12)
+
+
+def tilted(points: list[Point], pose: Pose, tilt: float, shrink: float = 2.0) -> list[Point]:
+    """Canvas points where they land in the output picture: turned by `tilt` degrees about
+    the head centre as Image.rotate turns them (counter-clockwise on screen), then divided
+    by `shrink` (the canvas is drawn at 2x)."""
+    c, s = math.cos(math.radians(tilt)), math.sin(math.radians(tilt))
+    return [
+        (
+            (pose.cx + c * (x - pose.cx) + s * (y - pose.cy)) / shrink,
+            (pose.cy - s * (x - pose.cx) + c * (y - pose.cy)) / shrink,
+        )
+        for x, y in points
+    ]
+
+
+def face_box(pose: Pose, jaw: float, tilt: float, size: int) -> Box:
+    """(x, y, w, h) in output pixels: the extent of the tilted head oval (forehead top to
+    chin, cheek to cheek; not the ears, hair or body), clipped to the size x size picture."""
+    corners = tilted(parts.face_outline(pose, jaw), pose, tilt)
+    x0 = max(0.0, min(x for x, _ in corners))
+    y0 = max(0.0, min(y for _, y in corners))
+    x1 = min(float(size), max(x for x, _ in corners))
+    y1 = min(float(size), max(y for _, y in corners))
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def _colours(who: Character, rng: np.random.Generator) -> tuple[RGB, RGB, Outfit]:
+    """Hair, skin and clothes colours for one picture, jittered around the character's."""
+    hair = _vary(who.hair_colour, rng, 0.15)
+    skin = _vary(who.skin, rng, 0.08)
+    favourite = rng.random() < FAVOURITE_SHARE
+    main = rng.choice(who.favourites) if favourite else rng.integers(len(WARDROBE))
+    second = (main + rng.integers(1, len(WARDROBE))) % len(WARDROBE)  # any other colour
+    outfit = Outfit(_vary(WARDROBE[main], rng, 0.1), _vary(WARDROBE[second], rng, 0.1))
+    if who.clothing == "cardigan":  # the shirt under it is always pale
+        outfit = Outfit(outfit.main, _vary((225, 225, 215), rng, 0.05))
+    return hair, skin, outfit
+
+
+def _figure(
+    who: Character, pose: Pose, colours: tuple[RGB, RGB, Outfit, RGB], big: int
+) -> Image.Image:
+    """The person on a transparent big x big RGBA canvas, back to front."""
+    hair, skin, outfit, eyes = colours
+    lw = max(1, round(big / 320))
+    figure = Image.new("RGBA", (big, big), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(figure)
+    hair_parts.draw_hair_back(draw, pose, who, hair)
+    draw_body(draw, pose, who, skin, outfit, lw)
+    if who.hair_style == "long-wavy":
+        hair_parts.draw_locks(draw, pose, hair, lw)
+    parts.draw_face(draw, pose, who, skin, lw)
+    if "freckles" in who.accessories:
+        face_marks.draw_freckles(draw, pose, skin, lw)
+    face_marks.draw_facial_hair(draw, pose, who, hair, lw)
+    parts.draw_nose(draw, pose, skin, who.nose_length, lw)
+    parts.draw_mouth(draw, pose, who, skin, lw)
+    parts.draw_eyes(draw, pose, who, eyes, lw, skin)
+    hair_parts.draw_hair_front(draw, pose, who, hair, lw)
+    if "earrings" in who.accessories:
+        draw_earrings(draw, pose)
+    return figure
+
+
+def draw_portrait(
+    who: Character, view: str, rng_or_seed: int | np.random.Generator = 0, size: int = 512
+) -> tuple[Image.Image, Box]:
+    """One portrait of `who` (one of CHARACTERS, or a `random_stranger`) seen from `view`
+    (a VIEWS entry), and where its face is.
+
+    Returns a size x size RGB image (no alpha, 0..255) and the face box (x, y, w, h) in its
+    pixels: the extent of the skin-coloured head oval (top of the forehead to the chin, side
+    to side; not the ears, hair or body) after the tilt, computed from the drawing's
+    geometry. The same int seed gives the same pixels; a Generator is drawn from.
+    """
+    if not isinstance(who, Character):
+        raise MennyError(f"who must be a Character, got {type(who).__name__}")
+    if view not in VIEW_ANGLES:
+        raise MennyError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
+    size = whole(size, "size", 32)
+    rng = seeded(rng_or_seed)
+    big = 2 * size  # drawn at 2x, shrunk at the end for anti-aliasing
+    # The order of the draws from rng is the bundled dataset's: do not reorder them.
+    pose, tilt = place(who, view, rng, big)
+    hair, skin, outfit = _colours(who, rng)
+    canvas = Image.fromarray(backdrop(rng, big))
+    eyes = _vary(who.eye_colour, rng, 0.1)
+    figure = _figure(who, pose, (hair, skin, outfit, eyes), big)
+    # Premultiplied alpha while rotating, so the edges do not blend toward black.
+    figure = figure.convert("RGBa").rotate(
+        tilt, resample=Image.Resampling.BICUBIC, center=(pose.cx, pose.cy)
+    )
+    figure = figure.convert("RGBA")
+    canvas.paste(figure, mask=figure)
+    return finish(canvas, rng, size), face_box(pose, who.jaw, tilt, size)
 
 
 def render_portrait(
@@ -124,101 +254,4 @@ def render_portrait(
     """
     if name not in CHARACTERS:
         raise MennyError(f"name must be one of {', '.join(CLASSES)}, got {name!r}")
-    if view not in VIEW_ANGLES:
-        raise MennyError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
-    size = whole(size, "size", 32)
-    rng = _rng(rng_or_seed)
-    who = CHARACTERS[name]
-    big = 2 * size  # drawn at 2x, shrunk at the end for anti-aliasing
-    lw = max(1, round(big / 320))
-
-    yaw_deg, pitch = VIEW_ANGLES[view]
-    scale = rng.uniform(0.86, 1.1)
-    a = big * who.head_width * scale
-    pose = Pose(
-        cx=big * (0.5 + rng.uniform(-0.07, 0.07)),
-        cy=big * (0.4 + rng.uniform(-0.05, 0.04)),
-        a=a,
-        b=a * who.head_ratio,
-        yaw=math.radians(yaw_deg + rng.normal(0, 4)),
-        pitch=pitch + rng.normal(0, 0.08),
-    )
-    tilt = rng.uniform(-12, 12)
-    hair = _vary(who.hair_colour, rng, 0.15)
-    skin = _vary(who.skin, rng, 0.08)
-    favourite = rng.random() < FAVOURITE_SHARE
-    main = rng.choice(who.favourites) if favourite else rng.integers(len(WARDROBE))
-    second = (main + rng.integers(1, len(WARDROBE))) % len(WARDROBE)  # any other colour
-    outfit = Outfit(_vary(WARDROBE[main], rng, 0.1), _vary(WARDROBE[second], rng, 0.1))
-    if who.clothing == "cardigan":  # the shirt under it is always pale
-        outfit = Outfit(outfit.main, _vary((225, 225, 215), rng, 0.05))
-    background = _background(rng, big)
-
-    figure = Image.new("RGBA", (big, big), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(figure)
-    hair_parts.draw_hair_back(draw, pose, who, hair)
-    draw_body(draw, pose, who, skin, outfit, lw)
-    if who.hair_style == "long-wavy":
-        hair_parts.draw_locks(draw, pose, hair, lw)
-    parts.draw_face(draw, pose, who, skin, lw)
-    if "freckles" in who.accessories:
-        parts.draw_freckles(draw, pose, skin, lw)
-    parts.draw_nose(draw, pose, skin, who.nose_length, lw)
-    parts.draw_mouth(draw, pose, who, skin, lw)
-    parts.draw_eyes(draw, pose, who, _vary(who.eye_colour, rng, 0.1), lw)
-    hair_parts.draw_hair_front(draw, pose, who, hair, lw)
-    if "earrings" in who.accessories:
-        draw_earrings(draw, pose)
-    # Premultiplied alpha while rotating, so the edges do not blend toward black.
-    figure = figure.convert("RGBa").rotate(
-        tilt, resample=Image.Resampling.BICUBIC, center=(pose.cx, pose.cy)
-    )
-    canvas = Image.fromarray(np.clip(background, 0, 255).round().astype(np.uint8))
-    canvas.paste(figure.convert("RGBA"), mask=figure.convert("RGBA"))
-    small = canvas.resize((size, size), Image.Resampling.LANCZOS)
-    return Image.fromarray(_light(np.asarray(small, dtype=np.float32), rng))
-
-
-# -- the dataset -----------------------------------------------------------------------
-
-
-# The most portraits generate() draws per class: file names number them with three digits
-# (front_000 ... _999), and 1000 per class is already ~25x the bundled dataset.
-MAX_PER_CLASS = 1000
-
-
-def generate(
-    out_dir: str | Path, per_class: int = 40, seed: int = 0, size: int = 512
-) -> list[Path]:
-    """Write per_class portraits of each character to out_dir/<Name>/<view>_<k>.png.
-
-    Views go round VIEWS in order (k = 0 front, 1 left three-quarter, ...). Image k of
-    class c is drawn from the seed sequence (seed, c, k), so it does not depend on
-    per_class and the same seed rewrites identical bytes. PNGs of this naming left over
-    from a larger earlier run are removed; other files are left alone. Returns the paths.
-    per_class: 1..MAX_PER_CLASS (1000: the names' three-digit k).
-    """
-    per_class = whole(per_class, "per_class (portraits per class)", 1)
-    if per_class > MAX_PER_CLASS:
-        raise MennyError(
-            f"per_class (portraits per class) must be at most {MAX_PER_CLASS}, got {per_class}"
-        )
-    seed = whole(seed, "seed", 0)
-    size = whole(size, "size", 32)
-    out = Path(out_dir)
-    written: list[Path] = []
-    for c, name in enumerate(CLASSES):
-        folder = out / name
-        folder.mkdir(parents=True, exist_ok=True)
-        mine = []
-        for k in range(per_class):
-            view = VIEWS[k % len(VIEWS)]
-            rng = np.random.default_rng(np.random.SeedSequence([seed, c, k]))
-            path = folder / f"{view}_{k:03d}.png"
-            render_portrait(name, view, rng, size).save(path, optimize=True)
-            mine.append(path)
-        for stale in folder.glob("*_[0-9][0-9][0-9].png"):
-            if stale not in mine and stale.stem.rsplit("_", 1)[0] in VIEW_ANGLES:
-                stale.unlink()
-        written += mine
-    return written
+    return draw_portrait(CHARACTERS[name], view, rng_or_seed, size)[0]

@@ -23,7 +23,6 @@ from PIL import ImageDraw
 
 from menny_core.portraits.character import RGB, Character
 
-
 Point = tuple[float, float]
 
 
@@ -86,6 +85,14 @@ def superellipse(
 # -- head ------------------------------------------------------------------------------
 
 
+def face_outline(pose: Pose, jaw: float) -> list[Point]:
+    """The skin-coloured head oval, before the picture's tilt: the face box is its extent.
+
+    The silhouette is fixed; turning only pushes the jaw a little toward the nose.
+    """
+    return superellipse(pose.cx + 0.08 * pose.a * pose.turn, pose.cy, pose.a, pose.b, 2.0, jaw)
+
+
 def draw_face(draw: ImageDraw.ImageDraw, pose: Pose, who: Character, skin: RGB, lw: int) -> None:
     """Ears, the face outline and, in a turned view, the nose and chin that stick out."""
     for side in (-1, 1):
@@ -94,16 +101,7 @@ def draw_face(draw: ImageDraw.ImageDraw, pose: Pose, who: Character, skin: RGB, 
             rx, ry = pose.a * (0.16 + 0.12 * max(0.0, facing)), pose.b * 0.17
             box = (x - rx, y - ry, x + rx, y + ry)
             draw.ellipse(box, fill=shade(skin, 0.92), outline=shade(skin, 0.62), width=lw)
-    # The silhouette is fixed; turning only pushes the jaw a little toward the nose.
-    outline = superellipse(
-        pose.cx + 0.08 * pose.a * pose.turn,
-        pose.cy,
-        pose.a,
-        pose.b,
-        2.0,
-        who.jaw,
-    )
-    draw.polygon(outline, fill=skin, outline=shade(skin, 0.62), width=lw)
+    draw.polygon(face_outline(pose, who.jaw), fill=skin, outline=shade(skin, 0.62), width=lw)
     for side in (-1, 1):  # ears seen from the side sit on the head, in front of it
         x, y, facing = pose.at(side * 0.999, 0.08)
         if facing > 0.3:
@@ -143,12 +141,25 @@ def draw_nose(draw: ImageDraw.ImageDraw, pose: Pose, skin: RGB, length: float, l
     draw.ellipse((x - lw * 2, y - lw, x + lw * 2, y + lw), fill=shade(skin, 0.5))
 
 
-def draw_eyes(draw: ImageDraw.ImageDraw, pose: Pose, who: Character, eyes: RGB, lw: int) -> None:
-    """Whites, iris, pupil, glint and brows; the style says width/height, lashes, glasses."""
+# Eye style -> (half-width, half-height) in head half-widths; unlisted styles: almond's.
+EYE_SHAPES = {
+    "narrow": (0.17, 0.06), "round": (0.18, 0.15), "medium": (0.16, 0.1),
+    "small": (0.12, 0.07), "wide": (0.22, 0.11), "hooded": (0.18, 0.09),
+}  # fmt: skip
+
+
+def draw_eyes(
+    draw: ImageDraw.ImageDraw,
+    pose: Pose,
+    who: Character,
+    eyes: RGB,
+    lw: int,
+    skin: RGB | None = None,
+) -> None:
+    """Whites, iris, pupil, glint and brows; the style says width/height, lashes, glasses.
+    `skin` (default: the character's) colours a hooded eye's lid."""
     style = who.eye_style
-    width, height = {"narrow": (0.17, 0.06), "round": (0.18, 0.15), "medium": (0.16, 0.1)}.get(
-        style, (0.2, 0.08)
-    )
+    width, height = EYE_SHAPES.get(style, (0.2, 0.08))
     brow = shade(who.brow, 1.0)
     for side in (-1, 1):
         x, y, facing = pose.at(side * 0.38, 0.02)
@@ -195,6 +206,9 @@ def draw_eyes(draw: ImageDraw.ImageDraw, pose: Pose, who: Character, eyes: RGB, 
                 )
         else:
             draw.arc(top_lid, 190, 350, fill=shade(who.brow, 0.6), width=lw)
+        if style == "hooded":  # a heavy upper lid over the top of the eye
+            draw.chord(top_lid, 180, 360, fill=shade(skin or who.skin, 0.85))
+            draw.arc(top_lid, 185, 355, fill=shade(who.brow, 0.6), width=lw * 2)
         if style == "narrow":  # age: bags under the eyes and crow's feet
             draw.arc(
                 (x - rx, y - ry * 1.6, x + rx, y + ry * 2.6),
@@ -225,9 +239,11 @@ def _glasses(draw: ImageDraw.ImageDraw, pose: Pose, lw: int) -> None:
         if facing < 0.2:
             continue
         rx, ry = pose.a * 0.25 * facing, pose.a * 0.15
-        draw.rounded_rectangle(
-            (x - rx, y - ry, x + rx, y + ry), radius=ry * 0.4, outline=frame, width=lw * 2
-        )
+        lens = (x - rx, y - ry, x + rx, y + ry)
+        try:
+            draw.rounded_rectangle(lens, radius=ry * 0.4, outline=frame, width=lw * 2)
+        except ValueError:  # Pillow refuses a lens seen edge-on, narrower than its frame
+            draw.line([(x, y - ry), (x, y + ry)], fill=frame, width=lw * 2)
         centres.append((x, y, rx, side))
     if len(centres) == 2:
         (x0, y0, r0, _), (x1, y1, r1, _) = centres
@@ -238,11 +254,20 @@ def _glasses(draw: ImageDraw.ImageDraw, pose: Pose, lw: int) -> None:
             draw.line([(x - side * rx, y), (ex, ey)], fill=frame, width=lw * 2)
 
 
+# Mouth style -> how far the middle of the mouth sits below its corners, in head half-
+# heights (negative: a frown).
+MOUTH_CURVES = {
+    "thin": 0.02, "grin": 0.1, "smile": 0.07, "lips": 0.05,
+    "neutral": 0.0, "frown": -0.05, "open": 0.03,
+}  # fmt: skip
+
+
 def draw_mouth(draw: ImageDraw.ImageDraw, pose: Pose, who: Character, skin: RGB, lw: int) -> None:
-    """thin (a straight, kind line), grin (open, with teeth), smile (an arc), lips (coloured)."""
+    """thin (a straight, kind line), grin (open, with teeth), smile (an arc), lips (coloured);
+    strangers also: neutral (a flat line), frown (corners down), open (an O)."""
     style, v = who.mouth, 0.58
     us = [-0.3 + 0.6 * i / 8 for i in range(9)]
-    curve = {"thin": 0.02, "grin": 0.1, "smile": 0.07, "lips": 0.05}[style]
+    curve = MOUTH_CURVES[style]
     top = []
     for u in us:
         x, y, facing = pose.at(u, v)
@@ -255,6 +280,16 @@ def draw_mouth(draw: ImageDraw.ImageDraw, pose: Pose, who: Character, skin: RGB,
         draw.polygon(top + low[::-1], fill=(110, 30, 35), outline=(80, 25, 25))
         teeth = [(x, y + pose.b * 0.035) for x, y in top]
         draw.polygon(top + teeth[::-1], fill=(250, 250, 245))
+    elif style == "open":  # an O of surprise or a laugh: dark inside, a lip round it
+        (x0, _), (x1, _) = top[0], top[-1]
+        xm, ym = (x0 + x1) / 2, top[len(top) // 2][1]
+        rx, ry = abs(x1 - x0) * 0.3, pose.b * 0.08
+        draw.ellipse(
+            (xm - rx, ym - ry, xm + rx, ym + ry),
+            fill=(95, 30, 35),
+            outline=shade(skin, 0.5),
+            width=lw,
+        )
     elif style == "lips":
         upper = [(x, y - pose.b * 0.05 * (1 - ((i - 4) / 4) ** 2)) for i, (x, y) in enumerate(top)]
         lower = [(x, y + pose.b * 0.07 * (1 - ((i - 4) / 4) ** 2)) for i, (x, y) in enumerate(top)]
@@ -267,13 +302,3 @@ def draw_mouth(draw: ImageDraw.ImageDraw, pose: Pose, who: Character, skin: RGB,
             pts = [pose.xy(side * 0.35, 0.3), pose.xy(side * 0.42, 0.5), pose.xy(side * 0.4, 0.62)]
             if pose.at(side * 0.4, 0.5)[2] > 0.2:
                 draw.line(pts, fill=shade(skin, 0.72), width=lw, joint="curve")
-
-
-def draw_freckles(draw: ImageDraw.ImageDraw, pose: Pose, skin: RGB, lw: int) -> None:
-    """A fixed pattern of dots on the cheeks and nose (fixed so it never adds randomness)."""
-    spots = [(-0.45, 0.25), (-0.35, 0.32), (-0.25, 0.24), (-0.4, 0.4), (-0.18, 0.3), (0.0, 0.22)]
-    for u, v in spots + [(-u, v) for u, v in spots if u]:
-        x, y, facing = pose.at(u, v)
-        if facing > 0.2:
-            r = lw * 1.4
-            draw.ellipse((x - r * facing, y - r, x + r * facing, y + r), fill=shade(skin, 0.68))

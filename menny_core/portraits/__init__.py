@@ -3,16 +3,19 @@ face, and where each face is, all drawn from code (CC0).
 
     character   who the four are (traits)      features    head, eyes, nose, mouth, the pose
     face_marks  freckles, beard, moustache     hair        hair styles
-    clothes     bodies, clothes, jewellery     draw        one portrait and its face box
+    clothes     bodies, clothes, jewellery     face_box    where the face is (its box)
+    draw        one portrait (draw_portrait: the picture and its face box)
     strangers   people who are none of the four (random_stranger)
     palette     colours for pictures without a face
-    patterns    noise, gradients, stripes ...  clutter     shapes, text, scenes, near-faces
+    patterns    noise, gradients, stripes ...  clutter     shapes, text, scenes, backdrops
+    near_faces  skin ovals, bodies, heads from behind (no face, but nearly)
     negatives   pictures without a face (render_negative)
     boxes       the face-box sidecar boxes.json (read_boxes, write_boxes)
     generation  a dataset folder (generate)
 
-Imports go one way: generation -> negatives -> clutter -> patterns -> palette -> strangers
--> draw -> hair, clothes, face_marks -> features -> character; boxes stands alone.
+Imports go one way: generation -> negatives -> near_faces -> clutter -> patterns -> palette
+-> strangers -> draw -> hair, clothes, face_marks, face_box -> features -> character;
+boxes stands alone.
 """
 
 from menny_core.portraits.boxes import read_boxes, write_boxes

@@ -1,7 +1,5 @@
-"""Pictures without a face drawn with ImageDraw: shape clutter, text, simple outdoor scenes,
-the portraits' own background, and hard negatives that are almost a face but are not: skin-
-coloured ovals without features, a body whose head is out of the picture, a head seen from
-behind.
+"""Pictures without a face drawn with ImageDraw: shape clutter, text, simple outdoor scenes
+and the portraits' own background (near-faces: `near_faces`).
 
 Each function takes a Generator and the canvas side `big` (twice the output side) and
 returns a big x big RGB PIL image, as `patterns` does.
@@ -16,14 +14,10 @@ import string
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from menny_core.portraits import hair as hair_parts
 from menny_core.portraits import patterns
-from menny_core.portraits.character import Character
-from menny_core.portraits.clothes import Outfit, draw_body
 from menny_core.portraits.draw import backdrop
-from menny_core.portraits.features import Pose, shade, superellipse
+from menny_core.portraits.features import shade
 from menny_core.portraits.palette import random_colour
-from menny_core.portraits.strangers import random_skin, random_stranger
 
 
 def ground(rng: np.random.Generator, big: int) -> Image.Image:
@@ -135,7 +129,7 @@ def scene(rng: np.random.Generator, big: int) -> Image.Image:
     """A horizon: sky over ground, a sun or moon, clouds, hills, trees and houses."""
     horizon = rng.uniform(0.3, 0.75) * big
     sky_top, sky_low = _sky(rng)
-    x, y = patterns.axes(big)
+    _, y = patterns.axes(big)
     t = np.broadcast_to((y + 1) / 2, (big, big))
     image = patterns.colourise(t, [sky_top, sky_low, sky_low])
     draw = ImageDraw.Draw(image)
@@ -185,20 +179,15 @@ def _land_colour(rng: np.random.Generator):
 
 
 def _hill_line(rng: np.random.Generator, big: int, horizon: float) -> list[tuple[float, float]]:
+    """The top of the hills: four sine waves of random heights and phases over the horizon."""
     heights = rng.uniform(0, 0.25, 4) * horizon
     phases = rng.uniform(0, 2 * math.pi, 4)
     xs = np.linspace(0, big, 24)
-    return [
-        (
-            float(x),
-            horizon
-            - sum(
-                h * (1 + math.sin(x / big * (k + 1) * 3 + p)) / 2
-                for k, (h, p) in enumerate(zip(heights, phases, strict=True))
-            ),
-        )
-        for x in xs
-    ]
+    waves = sum(
+        h * (1 + np.sin(xs / big * (k + 1) * 3 + p)) / 2
+        for k, (h, p) in enumerate(zip(heights, phases, strict=True))
+    )
+    return list(zip(xs.tolist(), (horizon - waves).tolist(), strict=True))
 
 
 def _tree(draw: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, base: float, size: float):
@@ -235,80 +224,3 @@ def _house(draw: ImageDraw.ImageDraw, rng: np.random.Generator, x: float, base: 
             fill=(200, 220, 235) if rng.random() < 0.7 else (250, 230, 150),
         )
     draw.rectangle((x - w * 0.07, base - h * 0.4, x + w * 0.07, base), fill=shade(wall, 0.5))
-
-
-def skin_ovals(rng: np.random.Generator, big: int) -> Image.Image:
-    """Face-sized ovals of skin colour with no eyes, nose or mouth: a blob is not a face.
-    Some have ears, a hair cap or a neck, and the outline portraits draw."""
-    image = ground(rng, big)
-    draw = ImageDraw.Draw(image)
-    lw = max(1, round(big / 320))
-    for _ in range(int(rng.integers(1, 4))):
-        a = big * rng.uniform(0.08, 0.22)
-        b = a * rng.uniform(0.9, 1.5)
-        cx, cy = rng.uniform(0.1, 0.9) * big, rng.uniform(0.1, 0.9) * big
-        skin = random_skin(rng)
-        if rng.random() < 0.4:  # a neck
-            draw.rectangle(
-                (cx - 0.42 * a, cy + b * 0.5, cx + 0.42 * a, cy + b * 1.8), fill=shade(skin, 0.85)
-            )
-        if rng.random() < 0.4:  # ears
-            for side in (-1, 1):
-                ex, ry = cx + side * a, b * 0.17
-                draw.ellipse((ex - a * 0.2, cy - ry, ex + a * 0.2, cy + ry), fill=shade(skin, 0.92))
-        outline = superellipse(cx, cy, a, b, 2.0, rng.uniform(1.6, 3.8))
-        draw.polygon(outline, fill=skin, outline=shade(skin, 0.62), width=lw)
-        if rng.random() < 0.3:  # a hair cap
-            hair = random_colour(rng)
-            draw.chord(
-                (cx - a * 1.05, cy - b * 1.05, cx + a * 1.05, cy + b * 0.4), 180, 360, fill=hair
-            )
-    return image
-
-
-def _person(rng: np.random.Generator, big: int, head_y: float) -> tuple[Pose, Character, Outfit]:
-    """A stranger's head (front on) at height head_y, and clothes of any colours."""
-    who = random_stranger(rng)
-    a = big * who.head_width * rng.uniform(0.86, 1.1)
-    pose = Pose(
-        cx=big * rng.uniform(0.35, 0.65), cy=head_y, a=a, b=a * who.head_ratio, yaw=0.0, pitch=0.0
-    )
-    outfit = Outfit(random_colour(rng), random_colour(rng))
-    return pose, who, outfit
-
-
-def body(rng: np.random.Generator, big: int) -> Image.Image:
-    """Shoulders and clothes with the head above the picture's top edge."""
-    image = portrait_backdrop(rng, big) if rng.random() < 0.6 else ground(rng, big)
-    pose, who, outfit = _person(rng, big, 0.0)
-    pose = Pose(pose.cx, -pose.b * rng.uniform(1.0, 1.6), pose.a, pose.b, 0.0, 0.0)
-    draw = ImageDraw.Draw(image)
-    draw_body(draw, pose, who, who.skin, outfit, max(1, round(big / 320)))
-    return image
-
-
-def back_of_head(rng: np.random.Generator, big: int) -> Image.Image:
-    """A person seen from behind: hair (or a bald scalp) where the face would be."""
-    image = portrait_backdrop(rng, big) if rng.random() < 0.6 else ground(rng, big)
-    pose, who, outfit = _person(rng, big, big * rng.uniform(0.35, 0.44))
-    draw = ImageDraw.Draw(image)
-    lw = max(1, round(big / 320))
-    hair = who.hair_colour
-    hair_parts.draw_hair_back(draw, pose, who, hair)
-    draw_body(draw, pose, who, who.skin, Outfit(outfit.main, outfit.main), lw)
-    for side in (-1, 1):  # the ears, from behind
-        x, y, ry = pose.cx + side * pose.a * 0.98, pose.cy + pose.b * 0.08, pose.b * 0.17
-        draw.ellipse(
-            (x - pose.a * 0.15, y - ry, x + pose.a * 0.15, y + ry), fill=shade(who.skin, 0.9)
-        )
-    scalp = who.skin if who.hair_style == "bald" else hair
-    head = superellipse(pose.cx, pose.cy, pose.a * 1.03, pose.b * 1.03, 2.0, 2.2)
-    draw.polygon(head, fill=scalp, outline=shade(scalp, 0.7), width=lw)
-    if who.hair_style == "bald":  # what hair is left: a band low at the back
-        draw.chord(
-            (pose.cx - pose.a, pose.cy - pose.b * 0.3, pose.cx + pose.a, pose.cy + pose.b * 0.7),
-            0,
-            180,
-            fill=hair,
-        )
-    return image

@@ -35,7 +35,8 @@ from menny_core.portraits import features as parts
 from menny_core.portraits import hair as hair_parts
 from menny_core.portraits.character import CHARACTERS, RGB, Character
 from menny_core.portraits.clothes import Outfit, draw_body, draw_earrings
-from menny_core.portraits.features import Point, Pose
+from menny_core.portraits.face_box import Box, face_box
+from menny_core.portraits.features import Pose
 
 CLASSES = ("CWK", "Cody", "Pippa", "RJ")
 # View name -> (yaw in degrees, pitch). Yaw < 0 turns the nose toward the image's left;
@@ -50,7 +51,6 @@ VIEW_ANGLES = {
     "chin_down": (0.0, -1.0),
 }
 VIEWS = tuple(VIEW_ANGLES)
-Box = tuple[float, float, float, float]  # x, y, w, h in the output picture's pixels
 
 # One wardrobe for everybody. Each character has favourite colours (`Character.favourites`,
 # indices into WARDROBE), worn with probability FAVOURITE_SHARE, else any colour: as in real
@@ -148,31 +148,6 @@ def place(who: Character, view: str, rng: np.random.Generator, big: int) -> tupl
     return pose, rng.uniform(-12, 12)
 
 
-def tilted(points: list[Point], pose: Pose, tilt: float, shrink: float = 2.0) -> list[Point]:
-    """Canvas points where they land in the output picture: turned by `tilt` degrees about
-    the head centre as Image.rotate turns them (counter-clockwise on screen), then divided
-    by `shrink` (the canvas is drawn at 2x)."""
-    c, s = math.cos(math.radians(tilt)), math.sin(math.radians(tilt))
-    return [
-        (
-            (pose.cx + c * (x - pose.cx) + s * (y - pose.cy)) / shrink,
-            (pose.cy - s * (x - pose.cx) + c * (y - pose.cy)) / shrink,
-        )
-        for x, y in points
-    ]
-
-
-def face_box(pose: Pose, jaw: float, tilt: float, size: int) -> Box:
-    """(x, y, w, h) in output pixels: the extent of the tilted head oval (forehead top to
-    chin, cheek to cheek; not the ears, hair or body), clipped to the size x size picture."""
-    corners = tilted(parts.face_outline(pose, jaw), pose, tilt)
-    x0 = max(0.0, min(x for x, _ in corners))
-    y0 = max(0.0, min(y for _, y in corners))
-    x1 = min(float(size), max(x for x, _ in corners))
-    y1 = min(float(size), max(y for _, y in corners))
-    return (x0, y0, x1 - x0, y1 - y0)
-
-
 def _colours(who: Character, rng: np.random.Generator) -> tuple[RGB, RGB, Outfit]:
     """Hair, skin and clothes colours for one picture, jittered around the character's."""
     hair = _vary(who.hair_colour, rng, 0.15)
@@ -218,9 +193,10 @@ def draw_portrait(
     (a VIEWS entry), and where its face is.
 
     Returns a size x size RGB image (no alpha, 0..255) and the face box (x, y, w, h) in its
-    pixels: the extent of the skin-coloured head oval (top of the forehead to the chin, side
-    to side; not the ears, hair or body) after the tilt, computed from the drawing's
-    geometry. The same int seed gives the same pixels; a Generator is drawn from.
+    pixels, (x, y) its top-left corner: the extent of the skin-coloured head oval, top of
+    the head to the chin, as far round as the camera sees it (ear to nose tip in a profile;
+    never the ears, hair or body), after the tilt; computed from the drawing's geometry
+    (`face_box`). The same int seed gives the same pixels; a Generator is drawn from.
     """
     if not isinstance(who, Character):
         raise MennyError(f"who must be a Character, got {type(who).__name__}")
@@ -241,7 +217,7 @@ def draw_portrait(
     )
     figure = figure.convert("RGBA")
     canvas.paste(figure, mask=figure)
-    return finish(canvas, rng, size), face_box(pose, who.jaw, tilt, size)
+    return finish(canvas, rng, size), face_box(pose, who, tilt, size)
 
 
 def render_portrait(

@@ -119,11 +119,22 @@ def draw_face(draw: ImageDraw.ImageDraw, pose: Pose, who: Character, skin: RGB, 
         )
 
 
+NOSE_SIDEWAYS = 0.3  # from this |sin(yaw)| on, the nose is drawn sticking out of the face
+
+
+def nose_tip(pose: Pose, length: float) -> Point:
+    """Where a turned head's nose ends: in front of the face, by more the more it turns."""
+    tip_v = 0.2 + 0.14 * length
+    sign = 1 if pose.turn > 0 else -1
+    stick_out = 0.22 * length * abs(pose.turn) * pose.a
+    return (pose.xy(0.0, tip_v)[0] + sign * stick_out, pose.xy(0.0, tip_v)[1])
+
+
 def draw_nose(draw: ImageDraw.ImageDraw, pose: Pose, skin: RGB, length: float, lw: int) -> None:
     """A front nose is two nostrils and a shadow; a turned one sticks out of the face."""
     edge = shade(skin, 0.6)
     tip_v = 0.2 + 0.14 * length
-    if abs(pose.turn) < 0.3:
+    if abs(pose.turn) < NOSE_SIDEWAYS:
         for side in (-1, 1):
             x, y = pose.xy(side * 0.08, tip_v + 0.04)
             draw.ellipse((x - lw * 2, y - lw, x + lw * 2, y + lw), fill=shade(skin, 0.55))
@@ -135,8 +146,7 @@ def draw_nose(draw: ImageDraw.ImageDraw, pose: Pose, skin: RGB, length: float, l
     stick_out = 0.22 * length * abs(pose.turn) * pose.a
     top = pose.xy(0.0, -0.02)
     base = pose.xy(0.0, tip_v + 0.08)
-    tip = (pose.xy(0.0, tip_v)[0] + sign * stick_out, pose.xy(0.0, tip_v)[1])
-    draw.polygon([top, tip, base], fill=skin, outline=edge, width=lw)
+    draw.polygon([top, nose_tip(pose, length), base], fill=skin, outline=edge, width=lw)
     x, y = base[0] + sign * stick_out * 0.35, base[1] - lw * 2
     draw.ellipse((x - lw * 2, y - lw, x + lw * 2, y + lw), fill=shade(skin, 0.5))
 

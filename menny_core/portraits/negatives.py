@@ -31,7 +31,7 @@ from PIL import Image
 
 from menny_base.errors import MennyError
 from menny_base.numbers import whole
-from menny_core.portraits import clutter, patterns
+from menny_core.portraits import clutter, near_faces, patterns
 from menny_core.portraits.draw import finish, seeded
 
 _DRAW: dict[str, Callable[[np.random.Generator, int], Image.Image]] = {
@@ -48,9 +48,9 @@ _DRAW: dict[str, Callable[[np.random.Generator, int], Image.Image]] = {
     "blobs": patterns.blobs,
     "texture": patterns.texture,
     "backdrop": clutter.portrait_backdrop,
-    "skin_ovals": clutter.skin_ovals,
-    "body": clutter.body,
-    "back_of_head": clutter.back_of_head,
+    "skin_ovals": near_faces.skin_ovals,
+    "body": near_faces.body,
+    "back_of_head": near_faces.back_of_head,
 }
 NEGATIVE_KINDS = tuple(_DRAW)
 

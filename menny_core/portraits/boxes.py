@@ -29,9 +29,14 @@ def write_boxes(folder: str | Path, boxes: dict[str, Box]) -> Path:
     """Write folder/boxes.json: `boxes` maps relative paths (forward slashes) to (x, y, w, h),
     each number rounded to 0.1 px; keys are sorted, so the same boxes give the same bytes."""
     path = Path(folder) / BOXES_FILE
-    rounded = {key: [round(float(n), 1) for n in box] for key, box in sorted(boxes.items())}
-    document = {"format": BOXES_FORMAT, "units": "pixels", "boxes": rounded}
-    path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    rows = [
+        f"  {json.dumps(key)}: {json.dumps([round(float(n), 1) for n in box])}"
+        for key, box in sorted(boxes.items())
+    ]
+    head = f'{{"format": "{BOXES_FORMAT}", "units": "pixels", "boxes": {{'
+    # One box a line: readable, and a diff shows which pictures' boxes changed.
+    text = head + ("\n" + ",\n".join(rows) + "\n" if rows else "") + "}}\n"
+    path.write_text(text, encoding="utf-8")
     return path
 
 

@@ -164,10 +164,12 @@ def _colours(who: Character, rng: np.random.Generator) -> tuple[RGB, RGB, Outfit
 def _figure(
     who: Character, pose: Pose, colours: tuple[RGB, RGB, Outfit, RGB], big: int
 ) -> Image.Image:
-    """The person on a transparent big x big RGBA canvas, back to front."""
+    """The person on a transparent big x big RGBa canvas, back to front."""
     hair, skin, outfit, eyes = colours
     lw = max(1, round(big / 320))
-    figure = Image.new("RGBA", (big, big), (0, 0, 0, 0))
+    # Premultiplied alpha (RGBa), so that rotating does not blend the edges toward black.
+    # Every drawn pixel is opaque, so drawing straight into RGBa equals converting RGBA.
+    figure = Image.new("RGBa", (big, big), (0, 0, 0, 0))
     draw = ImageDraw.Draw(figure)
     hair_parts.draw_hair_back(draw, pose, who, hair)
     draw_body(draw, pose, who, skin, outfit, lw)
@@ -211,10 +213,7 @@ def draw_portrait(
     canvas = Image.fromarray(backdrop(rng, big))
     eyes = _vary(who.eye_colour, rng, 0.1)
     figure = _figure(who, pose, (hair, skin, outfit, eyes), big)
-    # Premultiplied alpha while rotating, so the edges do not blend toward black.
-    figure = figure.convert("RGBa").rotate(
-        tilt, resample=Image.Resampling.BICUBIC, center=(pose.cx, pose.cy)
-    )
+    figure = figure.rotate(tilt, resample=Image.Resampling.BICUBIC, center=(pose.cx, pose.cy))
     figure = figure.convert("RGBA")
     canvas.paste(figure, mask=figure)
     return finish(canvas, rng, size), face_box(pose, who, tilt, size)

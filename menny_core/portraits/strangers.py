@@ -82,14 +82,10 @@ _NEW = {
 }
 
 
-def _colour_distance(one: RGB, two: RGB) -> float:
-    return math.dist(one, two)
-
-
 _FAR_HAIR = tuple(
     name
     for name, colour in HAIR_COLOURS.items()
-    if all(_colour_distance(colour, c.hair_colour) > HAIR_COLOUR_DISTANCE for c in FAMILY)
+    if all(math.dist(colour, c.hair_colour) > HAIR_COLOUR_DISTANCE for c in FAMILY)
 )
 
 
@@ -97,7 +93,7 @@ def differences(one: Character, two: Character) -> int:
     """In how many of face shape, hair style, hair colour (RGB distance > 60), eye style,
     clothing and mouth the two differ (0..6)."""
     same_kind = sum(getattr(one, t) != getattr(two, t) for t in _NEW)
-    far = _colour_distance(one.hair_colour, two.hair_colour) > HAIR_COLOUR_DISTANCE
+    far = math.dist(one.hair_colour, two.hair_colour) > HAIR_COLOUR_DISTANCE
     return same_kind + int(far)
 
 
@@ -108,10 +104,9 @@ def random_stranger(rng: np.random.Generator) -> Character:
     is too close to a family member (fewer than MIN_DIFFERENCES different traits), one of
     the traits they share is replaced by a value none of the four has.
     """
-    shape = str(rng.choice(list(FACE_SHAPES)))
     hair_name = str(rng.choice(list(HAIR_COLOURS)))
     traits = {
-        "face_shape": shape,
+        "face_shape": str(rng.choice(list(FACE_SHAPES))),
         "hair_style": str(rng.choice(HAIR_STYLES)),
         "eye_style": str(rng.choice(EYE_STYLES)),
         "clothing": str(rng.choice(CLOTHING)),
@@ -121,7 +116,7 @@ def random_stranger(rng: np.random.Generator) -> Character:
     for member in FAMILY:
         while differences(_sketch(traits, hair), member) < MIN_DIFFERENCES:
             shared = [t for t in _NEW if traits[t] == getattr(member, t)]
-            if _colour_distance(hair, member.hair_colour) <= HAIR_COLOUR_DISTANCE:
+            if math.dist(hair, member.hair_colour) <= HAIR_COLOUR_DISTANCE:
                 shared.append("hair_colour")
             trait = shared[rng.integers(len(shared))]
             if trait == "hair_colour":

@@ -13,8 +13,9 @@ from menny_core.lessons import classify_lesson, verdict
 
 @for_people
 def classify(session: Session, image_path, request: gr.Request = None):
-    """Class probabilities, an unsure note, saliency overlay, feature sheet, Learn text,
-    and which model answered."""
+    """Class probabilities, Menny's answer in words, saliency overlay (with the face box),
+    feature sheet, Learn text, which model answered, and the detector's answer as data:
+    {"verdict", "face", "box"} (None each for a classifier's weights)."""
     image, _note = load_image(image_path, "upload a photo or pick a bundled portrait first")
     predictor, model_note = session.model_for(request)
     seen = explain_photo(predictor, image)  # one forward and one backward pass
@@ -26,6 +27,7 @@ def classify(session: Session, image_path, request: gr.Request = None):
         seen.feature_sheet,
         classify_lesson(probabilities, seen.image_size, seen.layers),
         model_note,
+        {k: v for k, v in seen.prediction.to_dict().items() if k in ("verdict", "face", "box")},
     )
 
 
@@ -53,7 +55,7 @@ def classify_tab(app: gr.Blocks, session: Session, portraits: list[str]) -> None
                 label = gr.Label(label="Menny thinks", num_top_classes=5, elem_id="label")
                 unsure = gr.Markdown(elem_id="unsure")
                 saliency = gr.Image(  # a photo: JPEG encodes in a fraction of PNG's time
-                    label="Where it looked (saliency)",
+                    label="Where it looked (saliency) and where it found the face (green box)",
                     format="jpeg",
                     elem_id="saliency",
                     height=320,
@@ -66,10 +68,12 @@ def classify_tab(app: gr.Blocks, session: Session, portraits: list[str]) -> None
         )
         with gr.Accordion("Learn", open=False):
             learn = gr.Markdown()
+        with gr.Accordion("The detector's answer as data", open=False):
+            detection = gr.JSON(label="verdict, face probability, box [x, y, w, h] in pixels")
     event = dict(
         fn=with_session(classify, session),
         inputs=photo,
-        outputs=[label, unsure, saliency, maps, learn, model_note],
+        outputs=[label, unsure, saliency, maps, learn, model_note, detection],
         preprocess=False,  # see uploaded_file()
         # ~60 ms of MLX per photo: one at a time leaves a core for Gradio's event loop and the
         # other tabs, at the same throughput as two (bench/load.py: 6.2 vs 6.0 calls/s).

@@ -14,6 +14,7 @@ import pandas as pd
 
 from menny_app.inputs import (
     PORTRAITS,
+    flag,
     for_people,
     number_from,
     one_of,
@@ -32,13 +33,21 @@ from menny_app.session import (
 )
 from menny_base.errors import MennyError
 from menny_core.dataset import DatasetError, discover
+from menny_core.detector_data import preview
 from menny_core.evaluate import metrics_markdown
-from menny_core.lessons import epoch_status, training_lesson
+from menny_core.lessons import (
+    detection_table,
+    epoch_status,
+    negatives_lesson,
+    training_lesson,
+)
 from menny_core.markdown import escape
 from menny_core.model import IMAGE_SIZE, VARIANTS
-from menny_core.stream import Augment, preview_grid
+from menny_core.scenes import SceneAugment
+from menny_core.stream import Augment
 from menny_core.train import MAX_SEED, EpochStats, TrainConfig
 from menny_core.training_run import Finished, run_training
+from menny_core.verdicts import reliability_picture
 from menny_core.visitors import SavedRun
 from menny_core.weights import save
 
@@ -48,14 +57,15 @@ SOURCES = ("bundled portraits", "my .zip")
 @for_people
 def preview_stream(
     session: Session, source, upload, flip_prob, rotation, crop_low, grey_prob, seed,
-    request: gr.Request = None,
+    strangers=True, negatives=True, request: gr.Request = None,
 ):  # fmt: skip
-    """16 images from the real training stream with these augmentation settings."""
+    """16 training scenes, built as the training stream builds them, with their boxes."""
     visitor = session.visitors.visit(visitor_id(request))
     folder, _label = _dataset(visitor, source, upload)
     augment = _augment(flip_prob, rotation, crop_low, grey_prob)
     seed = whole_from(seed, "Seed", 0, MAX_SEED)
-    return _preview(folder, augment, seed)
+    mix = flag(strangers, "Mix in generated strangers"), flag(negatives, "Mix in negatives")
+    return _preview(folder, augment, seed, *mix)
 
 
 @for_people
@@ -75,6 +85,8 @@ def train(
     dropout,
     patience,
     seed,
+    strangers=True,
+    negatives=True,
     request: gr.Request = None,  # Gradio fills it in: who started the run
     progress=gr.Progress(),  # noqa: B008  (Gradio's idiom)
 ):
@@ -91,6 +103,8 @@ def train(
         patience=whole_from(patience, "Patience", 0, MAX_EPOCHS),
         seed=whole_from(seed, "Seed", 0),  # TrainConfig knows the largest
         augment=_augment(flip_prob, rotation, crop_low, grey_prob),
+        strangers=flag(strangers, "Mix in generated strangers"),
+        negatives=flag(negatives, "Mix in generated pictures without a face"),
     )
     folder, label = _dataset(visitor, source, upload)
     run = session.trainer.start(visitor_id(request), config.epochs, MAX_RUN_SECONDS)
@@ -146,11 +160,18 @@ def _augment(flip_prob, rotation, crop_low, grey_prob):
     )
 
 
-def _preview(folder, augment, seed: int):
-
-    grid = preview_grid(folder.samples, IMAGE_SIZE, augment, count=16, seed=seed)
+def _preview(folder, augment, seed: int, strangers: bool, negatives: bool):
+    scenes = SceneAugment.of(augment)
+    grid = preview(folder, scenes, IMAGE_SIZE, seed, strangers, negatives)
     counts = ", ".join(f"{escape(name)} ({count})" for name, count in folder.counts().items())
     note = f"{len(folder.samples)} images in {len(folder.classes)} classes: {counts}."
+    if folder.boxes:
+        note += f" {len(folder.boxes)} face boxes (boxes.json), drawn in green."
+    else:
+        note += " No boxes.json: Menny learns who, not where."
+    for name, paths in (("_no_face", folder.no_faces), ("_someone_else", folder.strangers)):
+        if paths:
+            note += f" {name}/: {len(paths)} images."
     if folder.skipped:
         _path, reason = folder.skipped[0]  # the reason names the file within the dataset
         note += f" {len(folder.skipped)} file(s) left out, e.g. {escape(reason)}."
@@ -175,6 +196,12 @@ def _curves(history) -> tuple[pd.DataFrame, pd.DataFrame]:
 NO_CONFUSION = pd.DataFrame({"true \\ predicted": []})
 
 
+def _reliability(result):
+    """The reliability diagram of the run's test faces (None before there is one)."""
+    rows = (result.detection or {}).get("reliability")
+    return reliability_picture(rows) if rows else None
+
+
 def _results(result, saved_run: SavedRun | None) -> tuple[str, str, pd.DataFrame]:
     """(the metrics note, the test metrics as markdown, the confusion matrix) of a run."""
 
@@ -186,7 +213,10 @@ def _results(result, saved_run: SavedRun | None) -> tuple[str, str, pd.DataFrame
         return "", saved, NO_CONFUSION
     confusion = pd.DataFrame(metrics.confusion, columns=metrics.classes)
     confusion.insert(0, "true \\ predicted", metrics.classes)
-    return "", metrics_markdown(metrics, saved), confusion
+    details = metrics_markdown(metrics, saved)
+    if result.detection:
+        details += "\n\n" + detection_table(result.detection)
+    return "", details, confusion
 
 
 def _show(events, config, progress):
@@ -201,13 +231,15 @@ def _show(events, config, progress):
             history.append(event)
             status = epoch_status(event, config.epochs)
             learn = training_lesson(history, config.patience)
-            yield status, *_curves(history), "", NO_CONFUSION, learn
+            yield status, *_curves(history), "", NO_CONFUSION, learn, None
         elif isinstance(event, Finished):
             result = event.result
             note, details, confusion = _results(result, event.saved)
             learn = training_lesson(result.history, config.patience, result.best_epoch)
+            lesson = negatives_lesson(result.detection, config.negatives)
+            learn += f"\n\n{lesson}" if lesson else ""
             status = f"{event.status} {note}".strip()
-            yield status, *_curves(result.history), details, confusion, learn
+            yield status, *_curves(result.history), details, confusion, learn, _reliability(result)
 
 
 def train_tab(app: gr.Blocks, session: Session) -> None:
@@ -232,8 +264,8 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
                     )
                     grey_prob = gr.Slider(0, 1, aug.grey_prob, step=0.05, label="Grey probability")
                     preview_button = gr.Button("Preview the stream")
-                    preview = gr.Image(
-                        label="16 training images as Menny sees them",
+                    preview_image = gr.Image(
+                        label="16 training scenes as Menny sees them (face boxes in green)",
                         elem_id="preview",
                         format="png",
                         elem_classes="pixelated",
@@ -263,7 +295,19 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
                     weight_decay = gr.Number(config.weight_decay, step=1e-5, label="Weight decay")
                     dropout = gr.Slider(0, 0.9, config.dropout, step=0.05, label="Dropout")
                 with gr.Row():
+                    strangers = gr.Checkbox(
+                        config.strangers,
+                        label="Mix in generated strangers",
+                        info='people who are none of the classes: "someone else"',
+                    )
+                    negatives = gr.Checkbox(
+                        config.negatives,
+                        label="Mix in generated pictures without a face",
+                        info='textures, clutter, scenes, text: "no face"',
+                    )
+                with gr.Row():
                     start = gr.Button("Train", variant="primary")
+                    without = gr.Button("Train without negatives", elem_id="train-without")
                     cancel = gr.Button("Cancel", variant="stop")
                 gr.Markdown(
                     f"One run trains at a time on this server, for at most {MAX_RUN_SECONDS // 60} "
@@ -277,7 +321,7 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
                 plot = dict(x="epoch", y="value", color="curve", color_map=colours, height=220)
                 loss_curves = gr.LinePlot(
                     **plot,
-                    y_title="cross-entropy",
+                    y_title="loss (class + face + box)",
                     label="Loss per epoch (blue: train, orange: validation)",
                     elem_id="loss",
                 )
@@ -293,6 +337,13 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
             label="Confusion matrix (rows: true class, columns: predicted)",
             interactive=False,
         )
+        reliability = gr.Image(
+            label="Reliability diagram of the test faces: accuracy (bars) against confidence; "
+            "a calibrated Menny follows the grey diagonal",
+            format="png",
+            height=260,
+            elem_id="reliability",
+        )
         with gr.Accordion("Learn", open=False):
             learn = gr.Markdown()
     # Uploading a zip means "train on it": switch the dataset choice for the learner.
@@ -301,22 +352,27 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
     preview_button.click(
         show_stream,
         widgets_for(show_stream, locals()),
-        [preview, dataset_note],
+        [preview_image, dataset_note],
         api_name="augment_preview",
         preprocess=False,
         concurrency_limit=1,  # the mlx-data stream uses every core
         concurrency_id="preview",
     )
-    start.click(
-        run_training,
-        widgets_for(run_training, locals()),
-        [status, loss_curves, accuracy_curves, metrics, confusion, learn],
-        api_name="train",
+    results = [status, loss_curves, accuracy_curves, metrics, confusion, learn, reliability]
+    train_event = dict(
+        fn=run_training,
+        inputs=widgets_for(run_training, locals()),
+        outputs=results,
         preprocess=False,
         # The trainer itself runs one at a time (session.trainer); a second slot lets a
         # second request hear "busy" at once instead of waiting in Gradio's queue.
         concurrency_limit=2,
         concurrency_id="train",
+    )
+    start.click(api_name="train", **train_event)
+    # The seed lesson in one click: the same run, with every training picture a face.
+    without.click(lambda: False, None, negatives, api_visibility="undocumented").then(
+        api_visibility="undocumented", **train_event
     )
     cancel.click(
         with_session(cancel_training, session),

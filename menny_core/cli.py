@@ -68,6 +68,17 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=d.seed, help=f"0 to {MAX_SEED}")
     t.add_argument("--val-fraction", type=float, default=d.val_fraction)
     t.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    t.add_argument(
+        "--no-strangers",
+        action="store_true",
+        help="do not mix in generated strangers (a _someone_else/ folder is still used)",
+    )
+    t.add_argument(
+        "--no-negatives",
+        action="store_true",
+        help="do not mix in generated pictures without a face (a _no_face/ folder is still "
+        "used): the face score then learns that there is always a face",
+    )
 
     e = commands.add_parser("evaluate", help="score saved weights on a folder's images")
     e.add_argument("--data", required=True, help="folder with one sub-folder per class")
@@ -152,6 +163,8 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         val_fraction=args.val_fraction,
         test_fraction=args.test_fraction,
+        strangers=not args.no_strangers,
+        negatives=not args.no_negatives,
     )
     try:  # before training, not after it: a wrong --out must not cost a whole run
         out = weights.check_save_path(args.out)
@@ -206,10 +219,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from menny_core import weights
     from menny_core.dataset import fingerprint, stratified_split
     from menny_core.evaluate import evaluate
+    from menny_core.verdicts import SOMEONE_ELSE
 
     model, metadata = weights.load(args.weights)
     folder = _data(args)
-    if list(folder.classes) != list(metadata["classes"]):
+    people = [c for c in metadata["classes"] if c != SOMEONE_ELSE]
+    if list(folder.classes) != people:
         raise MennyError(
             f"the weights know the classes {metadata['classes']} but {args.data} has "
             f"{folder.classes}"
@@ -232,11 +247,66 @@ def _evaluate(args: argparse.Namespace) -> int:
         if not samples:
             raise MennyError("the recorded split has no test images; use --split all")
     metrics = evaluate(model, samples, metadata["classes"], metadata["image_size"]).to_dict()
+    if "detector" in metadata:
+        metrics["detection"] = _detection(model, metadata, folder, args.split)
+        for key in ("no_face_rate", "stranger_rate", "box_iou", "ece"):
+            metrics[key] = metrics["detection"].get(key)
     if args.json:
         print(json.dumps(metrics))
     else:
         print(_metrics_text(metrics, "test images" if args.split == "test" else "images"))
+        if "detection" in metrics:
+            print(_detection_text(metrics["detection"]))
     return 0
+
+
+def _detection(model, metadata: dict, folder, split: str) -> dict:
+    """The detector's test figures (detector_eval.detection_report) on the recorded split,
+    with the project's generated test strangers and no-face pictures, as in training."""
+    from menny_core.detector_data import prepare
+    from menny_core.detector_eval import detection_report
+    from menny_core.verdicts import Thresholds
+
+    config = metadata.get("config") or {}
+    recorded = metadata.get("split") or {}
+    seed = recorded.get("seed", 0)
+    # --split all: every file is a test file (nothing held out for training or validation).
+    fractions = (
+        (recorded["val_fraction"], recorded["test_fraction"]) if split == "test" else (0.0, 0.0)
+    )
+    data = prepare(
+        folder, *fractions, seed,
+        strangers=config.get("strangers", True), negatives=config.get("negatives", True),
+        splits=("test",) if split == "test" else ("train",),
+    )  # fmt: skip
+    if split != "test":
+        data.parts["test"] = data.parts.pop("train")
+    thresholds = Thresholds.from_dict(metadata["detector"].get("thresholds", {}))
+    return detection_report(model, data, metadata["image_size"], seed, thresholds)
+
+
+def _detection_text(report: dict) -> str:
+    def share(key: str) -> str:
+        value = report.get(key)
+        return "-" if value is None else f"{value:.1%}"
+
+    iou = report.get("box_iou")
+    counts = report.get("counts", {})
+    return "\n".join(
+        [
+            f"named right, whole photos: {share('named_right_photos')} of "
+            f"{counts.get('photos', 0)}",
+            f"named right, faces anywhere at 35-100%: {share('named_right_scenes')} of "
+            f"{counts.get('face_scenes', 0)}; mean box IoU "
+            + ("-" if iou is None else f"{iou:.2f}"),
+            f"no face said for pictures without one: {share('no_face_rate')} of "
+            f"{counts.get('no_face_scenes', 0)}",
+            f"someone else / not sure said for strangers: {share('stranger_rate')} of "
+            f"{counts.get('stranger_scenes', 0)}",
+            f"calibration error (ECE): {report.get('ece', float('nan')):.3f} "
+            f"(before temperature scaling: {report.get('ece_before', float('nan')):.3f})",
+        ]
+    )
 
 
 # -- predict -------------------------------------------------------------------
@@ -258,10 +328,22 @@ def _predict(args: argparse.Namespace) -> int:
         elif "error" in row:
             print(f"{path}: error: {row['error']}", flush=True)
         else:
-            top = row["probabilities"][row["label"]]
-            note = " (not sure)" if row["unsure"] else ""
-            print(f"{path}: {row['label']} {top:.0%}{note}", flush=True)
+            print(f"{path}: {_answer_text(row)}", flush=True)
     return SOME_FAILED if failed else 0
+
+
+def _answer_text(row: dict) -> str:
+    """'RJ 97% (face 99%, box x=12 y=30 w=80 h=96)', 'no face (face 3%)', 'CWK 55% (not sure)'."""
+    top = row["probabilities"][row["label"]]
+    if row.get("verdict") is None:  # a classifier's weights
+        return f"{row['label']} {top:.0%}" + (" (not sure)" if row["unsure"] else "")
+    face = f"face {row['face']:.0%}"
+    if row["verdict"] == "no face":
+        return f"no face ({face})"
+    said = f"{row['label']} {top:.0%}" if row["verdict"] == row["label"] else row["verdict"]
+    box = row.get("box")
+    where = (", box x={:.0f} y={:.0f} w={:.0f} h={:.0f}".format(*box)) if box else ""
+    return f"{said} ({face}{where})"
 
 
 # -- portraits -----------------------------------------------------------------

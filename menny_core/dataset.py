@@ -18,6 +18,14 @@ channels for grey images. Files it would mis-read are converted once with
 into a cache folder as 8-bit RGB PNG; the sample then points at the copy. The cache key
 is (path, modification time, size), so a later run reuses the copy and an edited image is
 converted again.
+
+For the face detector, two folder names are not classes, and a sidecar says where faces are:
+
+    data/_no_face/        pictures without a face (negatives)
+    data/_someone_else/   faces of people who are none of the classes (strangers)
+    data/boxes.json       {"format": "menny-boxes/1", "boxes": {"cats/001.jpg": [x, y, w, h]}}
+
+All three are optional (`ImageFolder.no_faces`, `.strangers`, `.boxes`).
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from PIL import Image, UnidentifiedImageError
 from menny_base.errors import MennyError
 from menny_base.images import MAX_PIXELS, ImageError, load_rgb
 from menny_base.numbers import real, whole
+from menny_core.verdicts import SOMEONE_ELSE
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 _ALLOWED = "Menny reads " + ", ".join(IMAGE_EXTENSIONS[:-1]) + f" and {IMAGE_EXTENSIONS[-1]} files"
@@ -45,6 +54,9 @@ _EXIF_ORIENTATION = 0x0112
 _IGNORED_NAMES = ("__MACOSX", "Thumbs.db", "desktop.ini")
 
 Sample = tuple[str, int]
+NO_FACE_FOLDER = "_no_face"
+SOMEONE_ELSE_FOLDER = "_someone_else"
+SPECIAL_FOLDERS = (NO_FACE_FOLDER, SOMEONE_ELSE_FOLDER)
 
 
 class DatasetError(MennyError):
@@ -66,6 +78,9 @@ class ImageFolder:
     skipped:   (path, reason) for each file left out; the reason is a sentence naming the
                file relative to the root: "cats/notes.txt is not an image file (...)".
     originals: cached copy -> the user's file, for the copies only.
+    no_faces, strangers: paths to read of the `_no_face` and `_someone_else` images.
+    boxes:     sample path -> its face box (x, y, w, h) in the image's pixels, from the
+               root's boxes.json (images without an entry have no known box).
     """
 
     root: Path
@@ -73,6 +88,9 @@ class ImageFolder:
     samples: list[Sample]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     originals: dict[str, str] = field(default_factory=dict)
+    no_faces: list[str] = field(default_factory=list)
+    strangers: list[str] = field(default_factory=list)
+    boxes: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
 
     def original(self, path: str) -> str:
         """The user's file behind a sample path (itself unless it is a cached copy)."""
@@ -195,7 +213,10 @@ def discover(
         raise DatasetError(f"{name} is a file: give a folder with one sub-folder per class")
 
     entries = [p for p in root.iterdir() if not is_hidden(p.name)]
-    class_dirs = sorted((p for p in entries if p.is_dir()), key=lambda p: p.name)
+    special = {p.name: p for p in entries if p.is_dir() and p.name in SPECIAL_FOLDERS}
+    class_dirs = sorted(
+        (p for p in entries if p.is_dir() and p.name not in special), key=lambda p: p.name
+    )
     if not class_dirs:
         if any(p.is_file() and _is_image_name(p) for p in entries):
             raise DatasetError(
@@ -203,6 +224,11 @@ def discover(
                 "put each class's images in its own folder"
             )
         raise DatasetError(f"{name} has no class sub-folders: make one folder per class")
+    if any(p.name == SOMEONE_ELSE for p in class_dirs):
+        raise DatasetError(
+            f"{name} has a class folder named '{SOMEONE_ELSE}', which is Menny's answer for "
+            f"strangers: put strangers' photos in {SOMEONE_ELSE_FOLDER}/ instead"
+        )
     if len(class_dirs) < min_classes:
         listed = ", ".join(p.name for p in class_dirs)
         noun = "folder" if len(class_dirs) == 1 else "folders"
@@ -213,36 +239,66 @@ def discover(
 
     folder = ImageFolder(root=root, classes=[p.name for p in class_dirs], samples=[])
     for label, class_dir in enumerate(class_dirs):
-        usable = unreadable = 0
-        for path in sorted(class_dir.rglob("*")):
-            if path.is_dir() or any(map(is_hidden, path.relative_to(class_dir).parts)):
-                continue
-            relative = path.relative_to(root).as_posix()
-            if not _is_image_name(path):
-                folder.skipped.append((str(path), f"{relative} is not an image file: {_ALLOWED}"))
-                continue
-            try:
-                if _readable_as_is(path):
-                    read_from = str(path)
-                else:
-                    read_from = str(_cached_copy(path, cache))
-                    folder.originals[read_from] = str(path)
-            # A user's folder can hold anything: PIL raises OSError, SyntaxError,
-            # DecompressionBombError, ImageError... none of them may stop the others.
-            except Exception as error:
-                folder.skipped.append((str(path), _skip_reason(relative, path, error)))
-                unreadable += 1
-                continue
-            folder.samples.append((read_from, label))
-            usable += 1
-        if usable < min_per_class:
+        usable, unreadable = _read_images(class_dir, root, cache, folder)
+        folder.samples += [(path, label) for path in usable]
+        if len(usable) < min_per_class:
             extra = f" ({unreadable} more could not be read)" if unreadable else ""
             raise DatasetError(
-                f"class '{class_dir.name}' in {name} has {usable} usable "
-                f"image{'' if usable == 1 else 's'}; each class needs at least "
+                f"class '{class_dir.name}' in {name} has {len(usable)} usable "
+                f"image{'' if len(usable) == 1 else 's'}; each class needs at least "
                 f"{min_per_class}{extra}"
             )
+    if NO_FACE_FOLDER in special:
+        folder.no_faces = _read_images(special[NO_FACE_FOLDER], root, cache, folder)[0]
+    if SOMEONE_ELSE_FOLDER in special:
+        folder.strangers = _read_images(special[SOMEONE_ELSE_FOLDER], root, cache, folder)[0]
+    folder.boxes = _boxes_of(folder, name)
     return folder
+
+
+def _read_images(
+    directory: Path, root: Path, cache: Path, folder: ImageFolder
+) -> tuple[list[str], int]:
+    """(the paths to read of the usable images under `directory`, how many could not be
+    read); unreadable and non-image files go to folder.skipped with their reason."""
+    usable: list[str] = []
+    unreadable = 0
+    for path in sorted(directory.rglob("*")):
+        if path.is_dir() or any(map(is_hidden, path.relative_to(directory).parts)):
+            continue
+        relative = path.relative_to(root).as_posix()
+        if not _is_image_name(path):
+            folder.skipped.append((str(path), f"{relative} is not an image file: {_ALLOWED}"))
+            continue
+        try:
+            if _readable_as_is(path):
+                read_from = str(path)
+            else:
+                read_from = str(_cached_copy(path, cache))
+                folder.originals[read_from] = str(path)
+        # A user's folder can hold anything: PIL raises OSError, SyntaxError,
+        # DecompressionBombError, ImageError... none of them may stop the others.
+        except Exception as error:
+            folder.skipped.append((str(path), _skip_reason(relative, path, error)))
+            unreadable += 1
+            continue
+        usable.append(read_from)
+    return usable, unreadable
+
+
+def _boxes_of(folder: ImageFolder, name: str) -> dict[str, tuple[float, float, float, float]]:
+    """The sidecar's boxes keyed by the path each image is read from; entries for files
+    that are not in the dataset are ignored (a sidecar may cover more than one folder)."""
+    from menny_core.portraits.boxes import read_boxes
+
+    try:
+        boxes = read_boxes(folder.root)
+    except MennyError as error:
+        raise DatasetError(f"{name}: {error}") from None
+    if not boxes:
+        return {}
+    paths = [p for p, _ in folder.samples] + folder.strangers
+    return {p: boxes[folder.relative(p)] for p in paths if folder.relative(p) in boxes}
 
 
 def fingerprint(folder: ImageFolder) -> str:
@@ -253,6 +309,12 @@ def fingerprint(folder: ImageFolder) -> str:
         (folder.relative(path), os.path.getsize(folder.original(path)), label)
         for path, label in folder.samples
     )
+    # The detector's extra folders count only when present: a plain dataset keeps the
+    # fingerprint it always had.
+    for kind, paths in (("no face", folder.no_faces), (SOMEONE_ELSE, folder.strangers)):
+        rows += sorted(
+            (folder.relative(p), os.path.getsize(folder.original(p)), kind) for p in paths
+        )
     for relative, size, label in rows:
         digest.update(f"{relative}\t{size}\t{label}\n".encode())
     return digest.hexdigest()[:16]

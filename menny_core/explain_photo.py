@@ -32,6 +32,8 @@ from menny_base.images import fit_within
 from menny_core.insight import look, network_input, overlay, saliency_map
 from menny_core.model import IMAGE_SIZE
 from menny_core.predict import Prediction, Predictor
+from menny_core.scenes import draw_box
+from menny_core.verdicts import softmax
 
 OVERLAY_SIDE = 256  # longest side of the saliency overlay, in pixels
 CHANNELS_SHOWN = 4  # feature maps per conv layer in the sheet
@@ -54,12 +56,14 @@ class LayerMaps:
 class PhotoExplanation:
     """What Menny made of one photo.
 
-    prediction: label and probabilities, equal to `Predictor(photo)`'s.
+    prediction: label and probabilities, equal to `Predictor(photo)`'s (and, from a face
+        detector's weights, its verdict, face probability and box).
     class_index: the explained class (the predicted one), an index into the classes.
     image_size: S, the side of the network's input (S, S, 3).
     saliency: float32 (h, w) in [0, 1], the map `insight.saliency` gives, at the
         overlay's size (the photo shrunk to at most overlay_side pixels a side).
-    overlay: uint8 (h, w, 3), the saliency painted over the shrunk photo.
+    overlay: uint8 (h, w, 3), the saliency painted over the shrunk photo, with the face
+        box drawn in green when there is one (did it look at the face?).
     feature_sheet: uint8 (rows, cols, 3), one row of tiles per conv layer (see `layers`),
         each tile one channel coloured by render_feature_map on its own scale.
     layers: what each row of the sheet shows, first layer first.
@@ -99,13 +103,18 @@ def explain_photo(
     size = int(predictor.metadata.get("image_size", IMAGE_SIZE))
     logits, gradient, stages = look(predictor.model, network_input(image, size))
     convs = [(name, activation) for name, activation in stages if name.endswith("conv")]
-    probs = mx.softmax(logits, axis=-1)[0]
     shown = [activation[0, :, :, :channels] for _, activation in convs]
-    mx.eval(probs, gradient, shown)  # the one evaluation: forward and backward together
-    prediction, class_index = _ranked(predictor, np.array(probs, dtype=np.float64))
+    mx.eval(logits, gradient, shown)  # the one evaluation: forward and backward together
+    probs = softmax(np.array(logits[0], dtype=np.float64))  # as predict.probabilities
+    prediction, class_index = _ranked(predictor, probs)
+    if predictor.model.detector:  # the face score, box and verdict: the detector's heads
+        prediction = predictor(image)  # (its temperature-scaled probabilities; same top class)
 
     shrunk = fit_within(image, overlay_side)
     heat = saliency_map(np.array(gradient[0], dtype=np.float32), *shrunk.shape[:2])
+    painted = overlay(shrunk, heat)
+    if prediction.box is not None:
+        painted = draw_box(painted, prediction.box, shrunk.shape[1] / image.shape[1])
     maps = [np.array(activation, dtype=np.float32) for activation in shown]
     layers = tuple(
         LayerMaps(name, tuple(activation.shape[1:]), picked.shape[-1])
@@ -116,7 +125,7 @@ def explain_photo(
         class_index=class_index,
         image_size=size,
         saliency=heat,
-        overlay=overlay(shrunk, heat),
+        overlay=painted,
         feature_sheet=feature_sheet(maps),
         layers=layers,
     )

@@ -22,12 +22,28 @@ def verdict(prediction: Prediction, unsure_below: float) -> str:
     probability is under `unsure_below` (0..1), the threshold the prediction used."""
     top = prediction.probabilities[prediction.label]
     label = escape(prediction.label)  # a visitor's folder name: shown as typed
+    said = prediction.verdict  # None: a classifier's weights, without a face score
+    if said == "no face":
+        return (
+            f"**No face** (face score {prediction.face:.0%}): Menny sees no face here, so it "
+            "names nobody."
+        )
+    if said == "someone else":
+        return (
+            f"**Someone else**: a face (face score {prediction.face:.0%}), but not one of the "
+            f"people Menny knows ({top:.0%} for someone else)."
+        )
     if prediction.unsure:
         return (
             f"**Not sure** (best guess {label}): the top probability ({top:.0%}) is "
             f"below {unsure_below:.0%}; the photo may show none of the classes Menny knows."
         )
-    return f"Menny says **{label}** ({top:.0%})."
+    where = ""
+    if prediction.box:
+        where = "; the green box shows where the face is"
+    elif said is not None:  # a detector whose training photos had no face boxes
+        where = "; this Menny was trained without face boxes, so it cannot say where the face is"
+    return f"Menny says **{label}** ({top:.0%}){where}."
 
 
 def classify_lesson(
@@ -112,3 +128,57 @@ def training_lesson(
             f"validation loss {last.val_loss:.3f}, best epoch so far {best_epoch}.",
         )
     return "\n\n".join(text)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def detection_table(report: dict | None) -> str:
+    """The detector's test figures (detector_eval.detection_report) as a markdown table."""
+    if not report:
+        return ""
+    counts = report.get("counts", {})
+    iou = report.get("box_iou")
+    rows = [
+        ("named right, whole test photos", _share(report.get("named_right_photos")),
+         counts.get("photos", 0)),
+        ("named right, faces at 35-100% anywhere", _share(report.get("named_right_scenes")),
+         counts.get("face_scenes", 0)),
+        ("mean box IoU on those faces", "-" if iou is None else f"{iou:.2f}",
+         counts.get("face_scenes", 0)),
+        ('"no face" for pictures without one', _share(report.get("no_face_rate")),
+         counts.get("no_face_scenes", 0)),
+        ('"someone else" or "not sure" for strangers', _share(report.get("stranger_rate")),
+         counts.get("stranger_scenes", 0)),
+    ]  # fmt: skip
+    lines = ["| detector, on test pictures | | pictures |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {count} |" for name, value, count in rows]
+    if report.get("ece") is not None:
+        lines.append(
+            f"\nCalibration error (ECE) {report['ece']:.3f}, before temperature scaling "
+            f"{report['ece_before']:.3f}."
+        )
+    return "\n".join(lines)
+
+
+def negatives_lesson(report: dict | None, negatives: bool) -> str:
+    """Why a detector needs pictures without a face, in this run's own numbers."""
+    if not report or report.get("no_face_rate") is None:
+        return ""
+    rate = report["no_face_rate"]
+    face = report.get("thresholds", {}).get("face", 0.5)
+    if negatives:
+        return (
+            f"**Why negatives.** This run saw pictures without a face, so its face score "
+            f'learnt to say 0 as well as 1: it answered "no face" for {rate:.0%} of the '
+            f"test pictures that have none (face threshold {face:.2f}, chosen on validation). "
+            "Train once without them to see what happens."
+        )
+    return (
+        f"**Without negatives.** Every training picture had a face, so the cheapest way to "
+        f'be right was to say "face" for everything: this run answered "no face" for '
+        f"only {rate:.0%} of the test pictures that have none. A closed-set softmax is sure "
+        "of everything, and a face score trained only on faces collapses to 1: a detector "
+        "learns what a face is only next to what it is not."
+    )

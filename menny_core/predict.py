@@ -7,6 +7,7 @@ upload as it saw its validation images:
     -> shortest side resized to image_size, centre square cropped   (mlx-data, the same
        two operations as stream.eval_batches; tiny images are scaled up)
     -> stream.normalize -> model -> logits -> softmax -> probabilities
+    (a face detector's weights: also the face probability, the box, and the verdict)
 
 Weights are checked twice before they answer anyone: `weights.load` refuses a damaged file,
 and `Predictor` (so `check_weights`, for an app's start-up) runs a blank and a patterned
@@ -28,6 +29,7 @@ from menny_base.errors import MennyError
 from menny_base.images import load_rgb
 from menny_core.model import MennyCNN
 from menny_core.stream import normalize, resize_and_center_crop
+from menny_core.verdicts import NO_FACE, NOT_SURE, Thresholds, sigmoid, softmax, verdict
 from menny_core.weights import WeightsError, load
 
 UNSURE_BELOW = 0.6  # a top probability under this is shown as "not sure"
@@ -36,14 +38,31 @@ UNSURE_BELOW = 0.6  # a top probability under this is shown as "not sure"
 @dataclass
 class Prediction:
     """label: the most probable class. probabilities: {class: p}, sorted high to low,
-    summing to 1. unsure: the top probability is below the threshold asked for."""
+    summing to 1. unsure: the top probability is below the threshold asked for.
+
+    A face detector's weights (trained since the detector heads) also give
+    verdict: a class name, "someone else", "no face" or "not sure" (verdicts.py);
+    face: the probability that there is a face; box: [x, y, w, h] of the face in the
+    input image's pixels, None when there is no face or the model learnt no boxes.
+    A classifier's weights leave the three None.
+    """
 
     label: str
     probabilities: dict[str, float]
     unsure: bool
+    verdict: str | None = None
+    face: float | None = None
+    box: list[float] | None = None
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "probabilities": self.probabilities, "unsure": self.unsure}
+        return {
+            "label": self.label,
+            "probabilities": self.probabilities,
+            "unsure": self.unsure,
+            "verdict": self.verdict,
+            "face": self.face,
+            "box": self.box,
+        }
 
 
 def model_input(image: np.ndarray, image_size: int) -> np.ndarray:
@@ -55,22 +74,48 @@ def model_input(image: np.ndarray, image_size: int) -> np.ndarray:
     return np.asarray(resize_and_center_crop(buffer, image_size)[0]["image"])
 
 
-def probabilities(model: MennyCNN, image: np.ndarray, image_size: int) -> np.ndarray:
-    """Softmax of Menny's logits for one uint8 (H, W, 3) image: float64 (num_classes,).
+def probabilities(
+    model: MennyCNN, image: np.ndarray, image_size: int, temperature: float = 1.0
+) -> np.ndarray:
+    """Softmax of Menny's logits / temperature for one uint8 (H, W, 3) image: float64
+    (num_classes,).
 
     A WeightsError if they are not numbers (NaN/inf): damaged weights, not a bad picture.
     """
+    return _answer(model, image, image_size, temperature)[0]
+
+
+def _answer(model: MennyCNN, image: np.ndarray, image_size: int, temperature: float = 1.0):
+    """(class probabilities, face probability or None, box (4,) normalised or None)."""
     model.eval()
     batch = mx.array(normalize(model_input(image, image_size))[None])
-    probs = mx.softmax(model(batch), axis=-1)  # the model returns logits: see model.py
-    values = np.array(probs[0], dtype=np.float64)
-    total = values.sum()
-    if not (np.isfinite(values).all() and total > 0):
+    face = box = None
+    if model.detector:
+        logits, face_logit, box_out = model.detect(batch)
+        face, box = float(sigmoid(np.array(face_logit)[0])), np.array(box_out[0], np.float64)
+    else:
+        logits = model(batch)  # the model returns logits: see model.py
+    values = softmax(np.array(logits[0], dtype=np.float64), temperature)
+    if not (np.isfinite(values).all() and values.sum() > 0) or (face is not None and not (
+        np.isfinite(face) and np.isfinite(box).all()
+    )):  # fmt: skip
         raise WeightsError(
             "Menny's answer is not a number (NaN or infinity), so its weights are damaged; "
             "train Menny again or use the shipped weights"
         )
-    return values / total  # exactly 1 after float32 rounding
+    return values / values.sum(), face, box
+
+
+def box_in_image(box: np.ndarray, height: int, width: int, image_size: int) -> list[float]:
+    """A box (centre x, centre y, w, h in 0..1 of the model's centre square) as [x, y, w, h]
+    in the pixels of the (height, width) image it was cut from: the square is the centre
+    min(height, width) square, scaled to image_size (model_input)."""
+    side = min(height, width)
+    cx, cy, w, h = np.asarray(box, float) * side
+    left, top = (width - side) / 2 + cx - w / 2, (height - side) / 2 + cy - h / 2
+    x0, y0 = max(0.0, left), max(0.0, top)
+    x1, y1 = min(float(width), left + w), min(float(height), top + h)
+    return [round(v, 1) for v in (x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))]
 
 
 def predict(
@@ -82,11 +127,21 @@ def predict(
     if not 0.0 <= unsure_below <= 1.0:
         raise MennyError(f"unsure_below must be from 0 to 1, got {unsure_below}")
     classes = list(metadata["classes"])
-    probs = probabilities(model, load_rgb(image_source), int(metadata["image_size"]))
+    image, size = load_rgb(image_source), int(metadata["image_size"])
+    detector = metadata.get("detector")
+    thresholds = Thresholds.from_dict(detector.get("thresholds", {})) if detector else None
+    temperature = thresholds.temperature if thresholds else 1.0
+    probs, face, box = _answer(model, image, size, temperature)
     order = np.argsort(-probs, kind="stable")
     ranked = {classes[i]: float(probs[i]) for i in order}
     top = int(order[0])
-    return Prediction(classes[top], ranked, bool(probs[top] < unsure_below))
+    if thresholds is None:
+        return Prediction(classes[top], ranked, bool(probs[top] < unsure_below))
+    said = verdict(face, probs, classes, thresholds)
+    where = None
+    if said != NO_FACE and detector.get("boxes"):
+        where = box_in_image(box, *image.shape[:2], size)
+    return Prediction(classes[top], ranked, said == NOT_SURE, said, round(face, 4), where)
 
 
 def _probe_pictures(size: int) -> list[np.ndarray]:
@@ -111,6 +166,9 @@ class Predictor:
     def __init__(self, weights_path: str | os.PathLike, unsure_below: float = UNSURE_BELOW):
         self.model, self.metadata = load(weights_path)
         self.unsure_below = unsure_below
+        if "detector" in self.metadata:  # its own threshold, chosen on validation
+            thresholds = self.metadata["detector"].get("thresholds", {})
+            self.unsure_below = Thresholds.from_dict(thresholds).sure
         size = int(self.metadata["image_size"])
         try:
             for picture in _probe_pictures(size):

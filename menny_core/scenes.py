@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import mlx.data as dx
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from menny_base.images import LUMA_BT601, load_rgb
 from menny_base.numbers import real, whole
@@ -38,7 +38,13 @@ from menny_core.stream import Augment, normalize
 
 SOURCE_SIDE = 192  # decoded pictures are kept at most this big: 36k pixels, ~110 KB each
 NO_FACE = -1  # the label of a picture without a face
-FACE_SHARE = (0.35, 1.0)  # the face box's longer side, as a share of the frame's side
+# The face box's longer side as a share of the frame's side: the goal's range (a face
+# filling the frame, or a third of it in a corner) ...
+FACE_SHARE = (0.35, 1.0)
+# ... and what training draws from: smaller faces too, as in a whole portrait or a group
+# photo, where the face is 15-40% of the picture.
+TRAIN_FACE_SHARE = (0.15, 1.0)
+WHOLE_PHOTO_SHARE = 0.25  # training scenes that show a photo whole, as the user took it
 
 Box = tuple[float, float, float, float]  # x, y, w, h in the picture's pixels
 
@@ -67,6 +73,8 @@ class SceneAugment:
     grey_prob: float = 0.3
     rotation_degrees: float = 10.0
     zoom: tuple[float, float] = (1.0, 1.0)  # photos without a box: zoomed in this much
+    face_share: tuple[float, float] = FACE_SHARE  # see FACE_SHARE
+    whole_photo: float = 0.0  # the share of face scenes showing the photo whole
 
     @classmethod
     def of(cls, augment: Augment) -> SceneAugment:
@@ -77,6 +85,8 @@ class SceneAugment:
             augment.grey_prob,
             augment.rotation_degrees,
             (1.0, 1.0 / math.sqrt(augment.crop_area[0])),
+            TRAIN_FACE_SHARE,
+            WHOLE_PHOTO_SHARE,
         )
 
     def __post_init__(self) -> None:
@@ -85,6 +95,9 @@ class SceneAugment:
         real(self.rotation_degrees, "rotation (degrees)", 0, 180)
         low, high = self.zoom
         real(high, "zoom", real(low, "zoom", 1, 4), 4)
+        low, high = self.face_share
+        real(high, "face share", real(low, "face share", 0.05, 1), 1)
+        real(self.whole_photo, "whole-photo share", 0, 1)
 
 
 def picture(path: str, label: int, box: Box | None = None) -> Picture:
@@ -126,8 +139,11 @@ def compose(
             canvas = _cover(face.pixels, size, rng)
     elif face.box is None:  # the face's place is unknown: the whole photo, as it is
         canvas = _cover(face.pixels, size, rng, zoom=rng.uniform(*augment.zoom))
+    elif rng.random() < augment.whole_photo:  # the photo as taken, its box carried along
+        canvas, box = _whole(face, size, rng, rng.uniform(*augment.zoom))
+        has_box = bool(box[2] > 0 and box[3] > 0)
     else:
-        canvas, box = _place(face, canvas, size, rng)
+        canvas, box = _place(face, canvas, size, rng, augment.face_share)
         has_box = True
     return _vary(canvas, box, has_box, rng, augment)
 
@@ -135,20 +151,43 @@ def compose(
 def _cover(pixels: np.ndarray, size: int, rng, zoom: float | None = None) -> np.ndarray:
     """A random size x size view of `pixels`: scaled so the shorter side covers the
     frame times `zoom` (random 1..2 by default), then a random crop."""
+    return _view(pixels, size, rng, zoom)[0]
+
+
+def _view(pixels: np.ndarray, size: int, rng, zoom: float | None = None):
+    """`_cover`, and how it mapped the picture: (view, scale x, scale y, left, top)."""
     height, width = pixels.shape[:2]
     zoom = rng.uniform(1.0, 2.0) if zoom is None else zoom
     scale = size * zoom / min(height, width)
     new = (max(size, math.ceil(width * scale)), max(size, math.ceil(height * scale)))
     image = Image.fromarray(pixels).resize(new, Image.Resampling.BILINEAR)
     x, y = int(rng.integers(0, new[0] - size + 1)), int(rng.integers(0, new[1] - size + 1))
-    return np.array(image.crop((x, y, x + size, y + size)))
+    view = np.array(image.crop((x, y, x + size, y + size)))
+    return view, new[0] / width, new[1] / height, x, y
 
 
-def _place(face: Picture, canvas: np.ndarray, size: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Paste `face` scaled so its face box's longer side is FACE_SHARE of the frame, with
+def _whole(face: Picture, size: int, rng, zoom: float) -> tuple[np.ndarray, np.ndarray]:
+    """The photo itself, covering the frame (zoomed in by `zoom`), and its face box in the
+    view, clipped to the frame (a zoom may cut part of the face off; all of it gone:
+    an empty box, which is not trained)."""
+    view, scale_x, scale_y, left, top = _view(face.pixels, size, rng, zoom)
+    bx, by, bw, bh = face.box
+    x0, y0 = max(0.0, bx * scale_x - left), max(0.0, by * scale_y - top)
+    x1 = min(float(size), (bx + bw) * scale_x - left)
+    y1 = min(float(size), (by + bh) * scale_y - top)
+    if x1 <= x0 or y1 <= y0:
+        return view, np.zeros(4, np.float32)
+    box = [(x0 + x1) / 2 / size, (y0 + y1) / 2 / size, (x1 - x0) / size, (y1 - y0) / size]
+    return view, np.array(box, np.float32)
+
+
+def _place(
+    face: Picture, canvas: np.ndarray, size: int, rng, share: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Paste `face` scaled so its face box's longer side is `share` of the frame, with
     the face box whole inside the frame; returns the canvas and the normalised box."""
     bx, by, bw, bh = face.box
-    scale = rng.uniform(*FACE_SHARE) * size / max(bw, bh)
+    scale = rng.uniform(*share) * size / max(bw, bh)
     fw, fh = bw * scale, bh * scale
     left, top = rng.uniform(0, max(0.0, size - fw)), rng.uniform(0, max(0.0, size - fh))
     height, width = face.pixels.shape[:2]
@@ -273,3 +312,20 @@ def scene_arrays(
         build_scene(pictures, no_faces, plan, i, size, augment) for i in range(len(plan.faces))
     ]
     return {key: np.stack([s[key] for s in scenes]) for key in scenes[0]} if scenes else {}
+
+
+BOX_COLOUR = (40, 230, 90)  # green: apart from the saliency's red-yellow heat
+
+
+def draw_box(picture: np.ndarray, box: Sequence[float], scale: float) -> np.ndarray:
+    """A copy of `picture` with the face box [x, y, w, h] (in the photo's pixels, times
+    `scale` to the picture's) outlined, 2 pixels wide (a dark edge inside: visible on
+    light and dark photos alike)."""
+    image = Image.fromarray(picture)
+    draw = ImageDraw.Draw(image)
+    x, y, w, h = (v * scale for v in box)
+    x1, y1 = min(x + w, image.width - 1), min(y + h, image.height - 1)
+    draw.rectangle([x, y, x1, y1], outline=BOX_COLOUR, width=2)
+    if x1 - x > 6 and y1 - y > 6:
+        draw.rectangle([x + 2, y + 2, x1 - 2, y1 - 2], outline=(0, 0, 0), width=1)
+    return np.asarray(image)

@@ -34,9 +34,13 @@ from mlx.utils import tree_flatten
 from menny_base.errors import MennyError
 from menny_base.numbers import real, whole
 from menny_core.dataset import ImageFolder, Split, discover, fingerprint, stratified_split
-from menny_core.evaluate import Metrics, cross_entropy, evaluate, logits_for
+from menny_core.detector_data import Part, prepare
+from menny_core.detector_eval import choose_thresholds, detection_report, scenes_of
+from menny_core.evaluate import Metrics, evaluate
 from menny_core.model import IMAGE_SIZE, VARIANTS, MennyCNN, min_input_size
-from menny_core.stream import Augment, training_stream
+from menny_core.scenes import SceneAugment, scene_stream
+from menny_core.stream import Augment, normalize
+from menny_core.verdicts import Thresholds
 
 # Mirror, tilt up to 10 degrees, keep 70-100% of the area, and every other image grey:
 # the portraits' lighting tints colours, so grey copies teach shapes over colour.
@@ -65,6 +69,8 @@ class TrainConfig:
     augment: stream.Augment.   patience: epochs without a better validation loss before
     stopping (0 = never stop early).   seed: for everything random, 0..MAX_SEED (2**32 - 1).
     val_fraction, test_fraction: shares of each class held out (sum < 1).
+    strangers, negatives: mix in the project's generated strangers and no-face pictures
+    (detector_data.py); a `_someone_else/` or `_no_face/` folder is used either way.
 
     A bad field is a ValueError in the words the app and `menny train --help` use
     ("batch size must be >= 1, got 0"), with the field's name where it differs
@@ -84,6 +90,8 @@ class TrainConfig:
     seed: int = 0
     val_fraction: float = 0.15
     test_fraction: float = 0.15
+    strangers: bool = True  # mix in generated strangers ("someone else")
+    negatives: bool = True  # mix in generated pictures without a face ("no face")
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -113,6 +121,9 @@ class TrainConfig:
                 f"validation share + test share (val_fraction + test_fraction) must be < 1 to "
                 f"leave images for training, got {self.val_fraction:g} + {self.test_fraction:g}"
             )
+        for name in ("strangers", "negatives"):
+            if not isinstance(getattr(self, name), bool):
+                raise MennyError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.augment, Augment):
             raise MennyError(f"augment must be a stream.Augment, got {type(self.augment).__name__}")
 
@@ -131,7 +142,8 @@ class TrainConfig:
 
 @dataclass
 class EpochStats:
-    """One epoch. Losses are mean cross-entropy (nats); accuracies 0..1. The training
+    """One epoch. Losses are the detector's (`detector_loss`: the class cross-entropy in
+    nats, plus the face and box terms); accuracies are the class head's on faces, 0..1. The training
     numbers are measured on augmented images with dropout on, while the weights change;
     the validation ones (NaN without validation images) on fixed images, dropout off."""
 
@@ -159,6 +171,10 @@ class TrainResult:
     seconds: float
     config: TrainConfig | None = None
     fingerprint: str = ""
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    detection: dict | None = None  # detector_eval.detection_report; None when cancelled
+    boxes: bool = False  # trained with face boxes: the box head means something
+    generated: dict = field(default_factory=dict)  # pictures the project drew, by kind
 
     def metadata(self) -> dict:
         """What to store with the weights (weights.save): JSON-ready, NaN as None."""
@@ -166,6 +182,12 @@ class TrainResult:
         split = self.split
         return {
             "classes": self.classes,
+            "detector": {
+                "thresholds": self.thresholds.to_dict(),
+                "boxes": self.boxes,
+                "generated": self.generated,
+                "report": self.detection,
+            },
             "variant": config.variant,
             "image_size": config.image_size,
             "dropout": config.dropout,
@@ -196,26 +218,50 @@ class TrainResult:
         }
 
 
+# The box term's weight: a box off by 10% of the frame costs about as much as a class
+# probability of 0.9 for the right person (-log 0.9 = 0.1 nats vs 0.1 box error).
+BOX_WEIGHT = 1.0
+SMOOTH_L1_BETA = 0.02  # box errors below 2% of the frame are squared (gentle), above linear
+
+
+def detector_loss(
+    model: MennyCNN, images: mx.array, labels: mx.array, face: mx.array, box: mx.array,
+    has_box: mx.array,
+) -> tuple[mx.array, mx.array]:  # fmt: skip
+    """(loss, class logits) of a batch of scenes, three terms added:
+
+    class   cross-entropy of the class logits, on faces only: a picture without a face
+            has no right name, and training one would teach the class head to guess;
+    face    binary cross-entropy of the face logit, on every picture: without pictures
+            whose answer is 0, this term is minimised by always saying 1;
+    box     smooth L1 of the box (centre, size in 0..1), on faces whose box is known.
+    Each term is a mean over the pictures it applies to (0 if none in the batch).
+    """
+    logits, face_logit, box_out = model.detect(images)
+    per_class = nn.losses.cross_entropy(logits, labels, reduction="none")
+    class_term = (per_class * face).sum() / mx.maximum(face.sum(), 1.0)
+    face_term = nn.losses.binary_cross_entropy(face_logit, face, with_logits=True)
+    per_box = nn.losses.smooth_l1_loss(box_out, box, beta=SMOOTH_L1_BETA, reduction="none")
+    box_term = (per_box.sum(axis=1) * has_box).sum() / mx.maximum(has_box.sum(), 1.0)
+    return class_term + face_term + BOX_WEIGHT * box_term, logits
+
+
 def make_step(model: nn.Module, optimizer: optim.Optimizer) -> Callable:
-    """One training step, compiled: (images (B,S,S,3), labels (B,)) -> (mean loss, #right).
+    """One training step, compiled: a batch of scenes (images (B,S,S,3), labels, face,
+    box, has_box: see scenes.py) -> (mean loss, #faces named right, #faces).
 
     mx.compile traces the step once per batch shape and fuses its element-wise work; the
     model's and optimizer's state (and the random state dropout draws from) are declared
     as inputs and outputs so the compiled function may read and replace them.
     """
     state = [model.state, optimizer.state, mx.random.state]
-
-    def loss_fn(images: mx.array, labels: mx.array) -> tuple[mx.array, mx.array]:
-        logits = model(images)  # logits: cross_entropy applies log-softmax itself
-        return nn.losses.cross_entropy(logits, labels, reduction="mean"), logits
-
-    grad_fn = nn.value_and_grad(model, loss_fn)
+    grad_fn = nn.value_and_grad(model, partial(detector_loss, model))
 
     @partial(mx.compile, inputs=state, outputs=state)
-    def step(images: mx.array, labels: mx.array) -> tuple[mx.array, mx.array]:
-        (loss, logits), grads = grad_fn(images, labels)
+    def step(images, labels, face, box, has_box):
+        (loss, logits), grads = grad_fn(images, labels, face, box, has_box)
         optimizer.update(model, grads)
-        return loss, (logits.argmax(axis=1) == labels).sum()
+        return loss, ((logits.argmax(axis=1) == labels) * face).sum(), face.sum()
 
     return step
 
@@ -224,37 +270,39 @@ def train_epoch(
     model: MennyCNN,
     optimizer: optim.Optimizer,
     step: Callable,
-    samples: list,
+    part: Part,
     config: TrainConfig,
     epoch: int,
     should_stop: Callable[[], bool] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> tuple[float, float, int, float] | None:
-    """One pass over the training `samples` through a fresh augmented stream (seeded with
-    config.seed + epoch), one compiled `step` (make_step(model, optimizer)) per batch.
+    """One pass over the training pictures as fresh scenes (seeded with config.seed +
+    epoch), one compiled `step` (make_step(model, optimizer)) per batch.
 
-    Returns (mean loss, accuracy 0..1, images seen, seconds), or None if should_stop()
-    said stop before a step. on_batch(done, total) follows every step.
+    Returns (mean loss, class accuracy on faces 0..1, pictures seen, seconds), or None if
+    should_stop() said stop before a step. on_batch(done, total) follows every step.
     """
     model.train()
     start = time.perf_counter()
-    steps = math.ceil(len(samples) / config.batch_size)
-    loss_sum, right, seen = 0.0, 0, 0
-    stream = training_stream(
-        samples, config.image_size, config.augment, config.batch_size, config.seed + epoch
-    )
+    pictures = part.pictures
+    steps = math.ceil(len(pictures) / config.batch_size)
+    loss_sum, right, faces, seen = 0.0, 0, 0, 0
+    stream = scene_stream(
+        pictures, part.no_faces, config.image_size, config.batch_size, config.seed + epoch,
+        SceneAugment.of(config.augment),
+    )  # fmt: skip
     for done, batch in enumerate(stream, start=1):
         if should_stop is not None and should_stop():
             return None
-        labels = mx.array(batch["label"]).reshape(-1)
-        loss, correct = step(mx.array(batch["image"]), labels)
-        mx.eval(loss, correct, model.state, optimizer.state)
-        loss_sum += loss.item() * labels.size
-        right += int(correct.item())
-        seen += labels.size
+        arrays = [mx.array(batch[k]) for k in ("image", "label", "face", "box", "has_box")]
+        loss, correct, count = step(*arrays)
+        mx.eval(loss, correct, count, model.state, optimizer.state)
+        size = arrays[1].size
+        loss_sum += loss.item() * size
+        right, faces, seen = right + int(correct.item()), faces + int(count.item()), seen + size
         if on_batch is not None:
             on_batch(done, steps)
-    return loss_sum / seen, right / seen, seen, time.perf_counter() - start
+    return loss_sum / seen, right / max(faces, 1), seen, time.perf_counter() - start
 
 
 @dataclass
@@ -304,31 +352,37 @@ def train(
             "no images are left for training: lower the validation share (val_fraction) "
             "or the test share (test_fraction)"
         )
+    scenes = prepare(
+        folder, config.val_fraction, config.test_fraction, config.seed,
+        strangers=config.strangers, negatives=config.negatives,
+    )  # fmt: skip
+    train_part, val_part = scenes.parts["train"], scenes.parts["val"]
     mx.random.seed(config.seed)
     np.random.seed(config.seed)
-    model = MennyCNN(len(folder.classes), config.variant, config.dropout)
+    model = MennyCNN(len(scenes.classes), config.variant, config.dropout, detector=True)
     # The learning rate falls from lr to 0 along a half cosine over all planned steps:
     # big steps early, small ones at the end, where they settle into a minimum instead
     # of bouncing around it (validation accuracy then stops jumping between epochs).
-    total_steps = config.epochs * math.ceil(len(split.train) / config.batch_size)
+    total_steps = config.epochs * math.ceil(len(train_part.pictures) / config.batch_size)
     schedule = optim.cosine_decay(config.lr, total_steps)
     optimizer = optim.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
     step = make_step(model, optimizer)
     say = log or (lambda _line: None)
 
+    val_scenes = scenes_of(val_part, config.image_size, config.seed + 1)
     history: list[EpochStats] = []
     stopper = EarlyStopping(config.patience)
     cancelled = stopped_early = False
     for epoch in range(1, config.epochs + 1):
         epoch_start = time.perf_counter()
         trained = train_epoch(
-            model, optimizer, step, split.train, config, epoch, should_stop, on_batch
+            model, optimizer, step, train_part, config, epoch, should_stop, on_batch
         )
         if trained is None:
             cancelled = True
             break
         train_loss, train_acc, seen, train_seconds = trained
-        val_loss, val_acc = _validate(model, split.val, config)
+        val_loss, val_acc = _validate(model, val_scenes)
         stats = EpochStats(
             epoch, train_loss, train_acc, val_loss, val_acc,
             time.perf_counter() - epoch_start, seen / train_seconds,
@@ -338,9 +392,10 @@ def train(
         if on_epoch is not None:
             on_epoch(stats)
         # Without validation images, judge epochs by their training loss.
-        if stopper.update(epoch, stats.val_loss if split.val else stats.train_loss, model):
+        validated = not math.isnan(stats.val_loss)
+        if stopper.update(epoch, stats.val_loss if validated else stats.train_loss, model):
             stopped_early = True
-            which = "validation" if split.val else "training"
+            which = "validation" if validated else "training"
             say(f"no better {which} loss for {config.patience} epochs: stopping")
             break
 
@@ -349,14 +404,17 @@ def train(
         model.load_weights(stopper.best_state)
         say(f"best epoch: {best_epoch} (its weights are kept)")
     model.eval()
-    test_metrics = None
-    if split.test and not cancelled:
-        test_metrics = evaluate(
-            model, split.test, folder.classes, config.image_size, config.batch_size
-        )
+    test_metrics, detection, thresholds = None, None, Thresholds()
+    if not cancelled:
+        thresholds, _ = choose_thresholds(model, scenes, config.image_size, config.seed)
+        detection = detection_report(model, scenes, config.image_size, config.seed, thresholds)
+        if split.test:
+            test_metrics = evaluate(
+                model, split.test, scenes.classes, config.image_size, config.batch_size
+            )
     return TrainResult(
         model=model,
-        classes=list(folder.classes),
+        classes=list(scenes.classes),
         history=history,
         best_epoch=best_epoch,
         test_metrics=test_metrics,
@@ -366,14 +424,29 @@ def train(
         seconds=time.perf_counter() - started,
         config=config,
         fingerprint=fingerprint(folder),
+        thresholds=thresholds,
+        detection=detection,
+        boxes=scenes.boxes,
+        generated=scenes.generated,
     )
 
 
-def _validate(model: MennyCNN, samples: list, config: TrainConfig) -> tuple[float, float]:
-    if not samples:
+def _validate(model: MennyCNN, scenes: dict) -> tuple[float, float]:
+    """(loss, class accuracy on faces) over fixed validation scenes; NaN without any."""
+    if not scenes:
         return math.nan, math.nan
-    logits, labels = logits_for(model, samples, config.image_size, config.batch_size)
-    return cross_entropy(logits, labels), float((logits.argmax(axis=1) == labels).mean())
+    model.eval()
+    arrays = [scenes[k] for k in ("image", "label", "face", "box", "has_box")]
+    total, right, faces = 0.0, 0.0, 0.0
+    for start in range(0, len(arrays[0]), 128):
+        labels, face, box, has_box = (mx.array(a[start : start + 128]) for a in arrays[1:])
+        images = mx.array(normalize(arrays[0][start : start + 128]))
+        loss, logits = detector_loss(model, images, labels, face, box, has_box)
+        total += loss.item() * labels.size
+        right += (((logits.argmax(axis=1) == labels) * face).sum()).item()
+        faces += face.sum().item()
+    accuracy = right / faces if faces else math.nan
+    return total / len(arrays[0]), accuracy
 
 
 def _epoch_line(s: EpochStats, epochs: int) -> str:

@@ -34,6 +34,7 @@ from menny_base.numbers import whole
 from menny_core.model import VARIANTS, MennyCNN, min_input_size
 from menny_core.stream import MEAN, STD
 from menny_core.train import MAX_IMAGE_SIZE
+from menny_core.verdicts import Thresholds
 
 FORMAT = "menny-weights-1"
 METADATA_KEY = "menny"
@@ -228,6 +229,14 @@ def _check_metadata(name: str, metadata: object) -> None:
         raise WeightsError(
             f"{name} has an invalid dropout in its metadata: it must be in [0, 1), got {dropout!r}"
         )
+    if "detector" in metadata:  # a face detector's: its thresholds decide every answer
+        detector = metadata["detector"]
+        try:
+            if not isinstance(detector, dict):
+                raise MennyError("it must be a JSON object")
+            Thresholds.from_dict(detector.get("thresholds", {}))
+        except (MennyError, TypeError) as error:
+            raise WeightsError(f"{name} has invalid detector settings: {error}") from None
 
 
 def _is_real(value: object) -> bool:
@@ -245,7 +254,12 @@ def load(path: str | os.PathLike) -> tuple[MennyCNN, dict]:
     """
     path = Path(path)
     arrays, metadata = _read(path)
-    model = MennyCNN(len(metadata["classes"]), metadata["variant"], metadata.get("dropout", 0.0))
+    model = MennyCNN(
+        len(metadata["classes"]),
+        metadata["variant"],
+        metadata.get("dropout", 0.0),
+        detector="detector" in metadata,
+    )
     _check_fits(path.name, model, metadata, arrays)
     _check_values(path.name, arrays)
     model.load_weights(list(arrays.items()))

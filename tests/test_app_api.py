@@ -279,10 +279,10 @@ def test_augment_preview_is_a_grid_of_16(trained):
 
 
 def test_one_epoch_training_reports_and_saves(trained, running_app, client):
-    _, (status, losses, accuracies, metrics, confusion, learn) = trained
+    _, (status, losses, accuracies, metrics, confusion, learn, reliability) = trained
     assert status.startswith("Done in ") and status.endswith("best epoch 1.")
     assert "Test accuracy" in metrics
-    assert confusion["headers"][1:] == ["blue", "red"]
+    assert confusion["headers"][1:] == ["blue", "red", "someone else"]  # a detector
     counts = np.array([row[1:] for row in confusion["data"]], dtype=int)
     assert counts.sum() >= 2  # every test image counted once
     for curves in (losses, accuracies):  # one epoch: a train and a validation point each
@@ -296,18 +296,26 @@ def test_one_epoch_training_reports_and_saves(trained, running_app, client):
     saved = f"Saved as {escape(visitor.current.name)}; the Classify tab uses it now."
     assert saved in metrics
     assert "epoch 1" in learn
+    assert '"no face" for pictures without one' in metrics  # the detector's test figures
+    assert reliability  # the test faces' reliability diagram
+    assert "Why negatives" in learn
 
 
 def test_classify_with_the_session_model(client, trained):
     red = ROOT / "demo_assets" / "circle.png"  # yellow-ish: any class
-    label, _unsure, saliency, maps, _learn, model_note = client.predict(
+    label, unsure, saliency, maps, _learn, model_note, detection = client.predict(
         handle_file(str(red)), api_name="/classify"
     )
     probabilities = {c["label"]: c["confidence"] for c in label["confidences"]}
-    assert set(probabilities) == {"blue", "red"}
+    assert set(probabilities) == {"blue", "red", "someone else"}
     assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-4)
     assert maps and saliency
     assert "trained in this session" in model_note
+    # The zip has no boxes.json: a verdict and a face score, never a box.
+    assert detection["verdict"] in {"blue", "red", "someone else", "no face", "not sure"}
+    assert 0 <= detection["face"] <= 1 and detection["box"] is None
+    if detection["verdict"] in ("blue", "red"):
+        assert "trained without face boxes" in unsure
 
 
 def test_cancel_without_a_run(client):

@@ -69,7 +69,7 @@ def test_evaluate_prints_the_metrics_as_json(trained):
     result = menny("evaluate", "--data", data, "--weights", weights, "--json")
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
-    assert metrics["classes"] == ["blue", "red"]
+    assert metrics["classes"] == ["blue", "red", "someone else"]  # a detector by default
     assert sum(map(sum, metrics["confusion"])) == 4  # the recorded test split: 2 per class
     # The same weights on the same recomputed split: what `train` printed at the end.
     assert metrics["accuracy"] == pytest.approx(accuracy_after_training, abs=0.001)

@@ -202,9 +202,12 @@ def test_visitors_keep_their_own_models(app_url, running_app, tmp_path, app_work
     alice_says = alice.predict(portrait, api_name="/classify")
     outputs.append(alice_says)
     assert {c["label"] for c in alice_says[0]["confidences"]} == {
-        "**ADMIN NOTICE**", "[click](http:evil.example)"
+        "**ADMIN NOTICE**", "[click](http:evil.example)", "someone else"
     }  # fmt: skip
-    assert "\\*\\*ADMIN NOTICE\\*\\*" in alice_says[1] or "\\[click\\]" in alice_says[1]
+    line, said = alice_says[1], alice_says[6]["verdict"]
+    if said in ("**ADMIN NOTICE**", "[click](http:evil.example)", "not sure"):  # named
+        assert "\\*\\*ADMIN NOTICE\\*\\*" in line or "\\[click\\]" in line
+    assert "**ADMIN NOTICE**" not in line and "[click](" not in line  # never raw markdown
     assert "model you trained in this session" in alice_says[5]
     after = bob.predict(portrait, api_name="/classify")
     assert after[0] == before[0] and after[5] == "Classify uses the shipped Menny."

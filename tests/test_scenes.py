@@ -92,3 +92,19 @@ def test_a_stream_is_the_same_for_a_seed_whatever_its_threads():
             np.testing.assert_array_equal(a[key], b[key])
     assert not np.array_equal(one[0]["image"], epoch(5, 1)[0]["image"])
     assert one[0]["image"].dtype == np.float32  # normalised for the model
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_whole_photo_scene_carries_its_box_through_the_crop(seed):
+    whole = SceneAugment(0.0, 0.0, 0.0, zoom=(1.0, 1.6), whole_photo=1.0)
+    pixels, box, has_box = compose(
+        photo_with_a_green_face(), BLUE, 48, np.random.default_rng(seed), whole
+    )
+    if not has_box:  # the zoomed crop missed the face entirely: no green in the frame
+        assert not np.all(pixels == GREEN, axis=2).any() and not box.any()
+        return
+    assert green_share(pixels, box) > 0.9
+    # All the green in the frame is inside the box (give or take its rounded border).
+    assert np.mean(np.all(np.abs(pixels.astype(int) - GREEN) < 60, axis=2)) <= (
+        box[2] * box[3] + 4 * (box[2] + box[3]) / 48
+    )

@@ -82,3 +82,14 @@ def test_box_iou():
     # Shifted by half a width: overlap 0.1 x 0.2 = 0.02 of a union 0.04 + 0.04 - 0.02.
     assert box_iou(a, [[0.6, 0.5, 0.2, 0.2]]) == pytest.approx([1 / 3])
     assert box_iou(a, [[0.9, 0.9, 0.1, 0.1]]) == pytest.approx([0.0])
+
+
+def test_the_reliability_picture_draws_a_bar_per_bin_at_its_accuracy():
+    from menny_core.verdicts import reliability_picture
+
+    picture = reliability_picture([(0.0, 0.5, 3, 0.3, 1.0), (0.5, 1.0, 7, 0.9, 0.5)], size=240)
+    assert picture.shape == (240, 240, 3) and picture.dtype == np.uint8
+    blue = np.all(picture == (90, 140, 220), axis=2)
+    columns = blue.any(axis=0).nonzero()[0]
+    left, right = blue[:, columns[5]].sum(), blue[:, columns[-5]].sum()
+    assert left > 1.8 * right  # accuracy 1.0 on the left, 0.5 on the right

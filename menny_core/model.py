@@ -152,7 +152,7 @@ class MennyCNN(nn.Module):
         if detector:  # see `detect`
             self.face = nn.Linear(widths[-1], 1)
             self.box_heat = nn.Conv2d(widths[BOX_BLOCK - 1], 1, kernel_size=3, padding=1)
-            self.box_size = nn.Linear(widths[-1], 2)
+            self.box_size = nn.Linear(2 * widths[-1], 2)
 
     def _check(self, x: mx.array) -> None:
         smallest = min_input_size(self.variant)
@@ -165,10 +165,10 @@ class MennyCNN(nn.Module):
             )
 
     def __call__(self, x: mx.array) -> mx.array:
-        return self.detect(x)[0] if self.detector else self._heads(x)[0]
+        return self.head(*self.body(x))[0]
 
-    def _heads(self, x: mx.array) -> tuple[mx.array, mx.array, mx.array]:
-        """(class logits, pooled features (N, C), the BOX_BLOCK map (N, h, w, C'))."""
+    def body(self, x: mx.array) -> tuple[mx.array, mx.array]:
+        """The blocks: (block BOX_BLOCK's output map, the last block's output map)."""
         self._check(x)
         x = standardize(x)
         middle = x
@@ -176,32 +176,46 @@ class MennyCNN(nn.Module):
             x = block(x)
             if index == BOX_BLOCK:
                 middle = x
-        pooled = self.dropout(x.mean(axis=(1, 2)))  # global average pooling: (N, C)
-        return self.classifier(pooled), pooled, middle
+        return middle, x
 
     def detect(self, x: mx.array) -> tuple[mx.array, mx.array, mx.array]:
-        """The detector's three heads: (class logits (N, K), face logit (N,), box (N, 4)).
+        """The detector's three heads: (class logits (N, K), face logit (N,), box (N, 4))."""
+        if not self.detector:
+            raise MennyError("this Menny was trained without detector heads")
+        return self.head(*self.body(x))
+
+    def head(self, middle: mx.array, last: mx.array):
+        """From the maps `body` gives to the outputs: a classifier's (logits, None, None),
+        a detector's (logits, face logit, box).
 
         The box is (centre x, centre y, width, height) in 0..1 of the input. Global
         average pooling forgets WHERE things are, so the centre is read from an earlier,
         still spatial map: a 3x3 conv scores every cell of block BOX_BLOCK's output, a
         softmax over the cells turns the scores into weights, and the centre is the
         weighted mean of the cells' centres (a soft argmax: differentiable, and finer
-        than the grid). The size, which does not depend on where the face is, comes from
-        the pooled features, squashed into 0..1 by a sigmoid.
+        than the grid).
+
+        The same weights say where to look: the detector's class head reads the last
+        map's cells weighted by them (attention pooling), not their plain mean, so a
+        small face in a big picture is not averaged away with the background. Whether
+        there is a face at all is asked of the plain mean (a face may be anywhere); the
+        box's size is read from both.
         """
+        pooled = last.mean(axis=(1, 2))  # global average pooling: (N, h, w, C) -> (N, C)
         if not self.detector:
-            raise MennyError("this Menny was trained without detector heads")
-        logits, pooled, middle = self._heads(x)
+            return self.classifier(self.dropout(pooled)), None, None
         n, h, w, _ = middle.shape
         weights = mx.softmax(self.box_heat(middle).reshape(n, h * w), axis=1).reshape(n, h, w)
         ys = (mx.arange(h, dtype=mx.float32) + 0.5) / h
         xs = (mx.arange(w, dtype=mx.float32) + 0.5) / w
         centre_x = (weights.sum(axis=1) * xs).sum(axis=1)
         centre_y = (weights.sum(axis=2) * ys).sum(axis=1)
-        size = mx.sigmoid(self.box_size(pooled))
+        focus = _coarsen(weights, last.shape[1], last.shape[2])
+        attended = (last * focus[..., None]).sum(axis=(1, 2))
+        size = mx.sigmoid(self.box_size(mx.concatenate([attended, pooled], axis=1)))
         box = mx.concatenate([centre_x[:, None], centre_y[:, None], size], axis=1)
-        return logits, self.face(pooled)[:, 0], box
+        logits = self.classifier(self.dropout(attended))
+        return logits, self.face(self.dropout(pooled))[:, 0], box
 
     def feature_maps(self, x: mx.array) -> list[tuple[str, mx.array]]:
         """What each layer sees: [(name, activation (N, h, w, C))] for every stage of
@@ -218,6 +232,17 @@ class MennyCNN(nn.Module):
     def conv_layers(self) -> list[tuple[str, nn.Conv2d]]:
         """The convolution layers by name: [("block 1 conv", Conv2d), ...]."""
         return [(f"block {i} conv", b.conv) for i, b in enumerate(self.blocks, start=1)]
+
+
+def _coarsen(weights: mx.array, height: int, width: int) -> mx.array:
+    """Weights (N, H, W) summing to 1 over a finer grid, summed onto a (N, height, width)
+    grid whose cells each cover H // height x W // width of them (what the pools between
+    the two maps did), renormalised for the rows or columns an odd size dropped."""
+    n, h, w = weights.shape
+    fy, fx = h // height, w // width
+    cropped = weights[:, : height * fy, : width * fx]
+    coarse = cropped.reshape(n, height, fy, width, fx).sum(axis=(2, 4))
+    return coarse / mx.maximum(coarse.sum(axis=(1, 2), keepdims=True), 1e-12)
 
 
 def num_parameters(model: nn.Module) -> int:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlx.core as mx
+import numpy as np
 import pytest
 from test_train import write_squares
 
@@ -92,10 +94,67 @@ def test_predict_prints_one_json_object_per_image(trained, tmp_path):
     first, second = (json.loads(line) for line in result.stdout.splitlines())
     assert first["path"] == str(good) and first["label"] in ("blue", "red")
     top = max(first["probabilities"].values())
-    assert first["probabilities"][first["label"]] == top and first["unsure"] == (top < 0.6)
+    assert first["probabilities"][first["label"]] == top
+    assert first["unsure"] == (first["verdict"] == "not sure")  # its validation threshold
     assert sum(first["probabilities"].values()) == pytest.approx(1.0)
     assert second["path"] == str(bad) and set(second) == {"path", "error"}
     assert "\n" not in second["error"]
+    # A detector's row: its verdict, face probability and box (none: no boxes.json).
+    assert first["verdict"] in {"blue", "red", "someone else", "no face", "not sure"}
+    assert 0 <= first["face"] <= 1 and first["box"] is None
+
+
+def variant_of(weights, out, thresholds=None, favour=None):
+    """The trained weights with other thresholds, or with one class's bias raised by 100
+    (so it is always the top class): every verdict, on demand, from real weights."""
+    from menny_core.weights import load, save
+
+    model, metadata = load(weights)
+    if thresholds is not None:
+        metadata["detector"]["thresholds"].update(thresholds)
+    if favour is not None:
+        bias = np.array(model.classifier.bias)
+        bias[metadata["classes"].index(favour)] += 100.0
+        model.classifier.bias = mx.array(bias)
+    return save(out, model, metadata)
+
+
+@pytest.mark.parametrize(
+    ("change", "verdict"),
+    [
+        ({"thresholds": {"face": 1.0}}, "no face"),
+        ({"thresholds": {"face": 0.0}, "favour": "someone else"}, "someone else"),
+        ({"thresholds": {"face": 0.0, "sure": 1.0}}, "not sure"),
+        ({"thresholds": {"face": 0.0, "sure": 0.0}, "favour": "red"}, "red"),
+    ],
+)
+def test_predict_says_every_verdict_in_json_and_in_words(trained, tmp_path, change, verdict):
+    data, weights, _ = trained
+    changed = variant_of(weights, tmp_path / "v.safetensors", **change)
+    image = data / "blue" / "00.png"
+    row = json.loads(menny("predict", "--weights", changed, image, "--json").stdout)
+    assert row["verdict"] == verdict
+    assert row["box"] is None  # trained without boxes: never a box
+    words = menny("predict", "--weights", changed, image).stdout.strip()
+    expected = {
+        "no face": f"{image}: no face (face ",
+        "someone else": f"{image}: someone else 100% (face ",
+        "not sure": f"{image}: not sure (face ",
+        "red": f"{image}: red 100% (face ",
+    }[verdict]
+    assert words.startswith(expected), words
+
+
+def test_evaluate_reports_the_detector(trained):
+    data, weights, _ = trained
+    metrics = json.loads(menny("evaluate", "--data", data, "--weights", weights, "--json").stdout)
+    assert 0 <= metrics["no_face_rate"] <= 1 and 0 <= metrics["stranger_rate"] <= 1
+    assert metrics["box_iou"] is None  # no boxes.json: nothing to compare a box with
+    assert 0 <= metrics["ece"] <= 1
+    counts = metrics["detection"]["counts"]
+    assert counts["no_face_scenes"] >= 48 and counts["stranger_scenes"] >= 48
+    text = menny("evaluate", "--data", data, "--weights", weights).stdout
+    assert "no face said for pictures without one:" in text and "calibration error" in text
 
 
 def test_user_errors_are_one_line_and_exit_code_2(trained, tmp_path):

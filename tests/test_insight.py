@@ -17,10 +17,12 @@ from menny_core.insight import (
 from menny_core.model import MennyCNN
 
 
-@pytest.fixture(scope="module")
-def model():
+@pytest.fixture(scope="module", params=[("simple", False), ("simple", True)], ids=str)
+def model(request):
+    """A classifier, and a detector (whose class head looks where its box head does)."""
+    variant, detector = request.param
     mx.random.seed(3)
-    net = MennyCNN(3, "simple")
+    net = MennyCNN(3, variant, detector=detector)
     net.classifier.weight = net.classifier.weight * 100  # gradients well above float32 noise
     net.eval()
     return net

@@ -37,7 +37,14 @@ from menny_core.verdicts import SOMEONE_ELSE
 
 # How many pictures the project draws for a split: a share of the split's faces, at least
 # a floor (a tiny user dataset still gets enough negatives to learn "no face" from).
-GENERATED_PER_FACE = {"no_faces": 1.0, "strangers": 0.5}
+# Training draws a pool three times the faces, and each epoch takes a fresh sample of it
+# (train.train_epoch): "everyone else" is a big set, and a few dozen strangers seen
+# every epoch would be learnt by heart.
+GENERATED_PER_FACE = {
+    "train": {"no_faces": 3.0, "strangers": 3.0},
+    "val": {"no_faces": 1.0, "strangers": 0.5},
+    "test": {"no_faces": 1.0, "strangers": 0.5},
+}
 GENERATED_FLOOR = {"train": 24, "val": 24, "test": 48}
 SPLITS = ("train", "val", "test")
 _KIND_SEED = {"strangers": 1, "no_faces": 2}  # each kind and split draws from its own sequence
@@ -107,7 +114,8 @@ def prepare(
         for kind, wanted in (("strangers", strangers), ("no_faces", negatives)):
             if not samples or (name != "test" and not wanted):
                 continue
-            count = max(GENERATED_FLOOR[name], round(GENERATED_PER_FACE[kind] * len(samples)))
+            share = GENERATED_PER_FACE[name][kind]
+            count = max(GENERATED_FLOOR[name], round(share * len(samples)))
             sequence = np.random.SeedSequence([seed, 7919, index, _KIND_SEED[kind]])
             rng = np.random.default_rng(sequence)
             drawn = [_draw(kind, rng, stranger_label) for _ in range(count)]

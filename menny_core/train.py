@@ -221,6 +221,7 @@ class TrainResult:
 # The box term's weight: a box off by 10% of the frame costs about as much as a class
 # probability of 0.9 for the right person (-log 0.9 = 0.1 nats vs 0.1 box error).
 BOX_WEIGHT = 1.0
+FACE_SCENES_PER_EPOCH = 2
 SMOOTH_L1_BETA = 0.02  # box errors below 2% of the frame are squared (gentle), above linear
 
 
@@ -284,7 +285,14 @@ def train_epoch(
     """
     model.train()
     start = time.perf_counter()
-    pictures = part.pictures
+    # Each face twice, each time in another scene: faces are what the class and box heads
+    # learn from, and a scene costs one paste, far less than a step. Strangers and
+    # pictures without a face: a fresh sample of their pools, as many as there are faces.
+    rng = np.random.default_rng([config.seed, epoch])
+    others = part.pictures[len(part.faces) :]
+    if len(others) > 2 * len(part.faces):
+        others = [others[i] for i in sorted(rng.choice(len(others), 2 * len(part.faces), False))]
+    pictures = part.faces * FACE_SCENES_PER_EPOCH + others
     steps = math.ceil(len(pictures) / config.batch_size)
     loss_sum, right, faces, seen = 0.0, 0, 0, 0
     stream = scene_stream(
@@ -363,7 +371,10 @@ def train(
     # The learning rate falls from lr to 0 along a half cosine over all planned steps:
     # big steps early, small ones at the end, where they settle into a minimum instead
     # of bouncing around it (validation accuracy then stops jumping between epochs).
-    total_steps = config.epochs * math.ceil(len(train_part.pictures) / config.batch_size)
+    faces = len(train_part.faces)
+    others = min(len(train_part.pictures) - faces, 2 * faces)
+    per_epoch = FACE_SCENES_PER_EPOCH * faces + others
+    total_steps = config.epochs * math.ceil(per_epoch / config.batch_size)
     schedule = optim.cosine_decay(config.lr, total_steps)
     optimizer = optim.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
     step = make_step(model, optimizer)

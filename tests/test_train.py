@@ -92,7 +92,7 @@ def test_cancel_stops_between_batches(squares):
 
     def stop_after_three() -> bool:
         calls.append(1)
-        return len(calls) > 3
+        return len(calls) > 5
 
     batches = []
     result = train(
@@ -103,8 +103,9 @@ def test_cancel_stops_between_batches(squares):
         log=None,
     )
     assert result.cancelled and result.test_metrics is None
-    # 16 training images in batches of 8: 2 steps per epoch; the 4th poll stops epoch 2.
-    assert batches == [(1, 2), (2, 2), (1, 2)]
+    # 16 training images, each in two scenes, in batches of 8: 4 steps per epoch; the 6th
+    # poll stops epoch 2.
+    assert batches == [(1, 4), (2, 4), (3, 4), (4, 4), (1, 4)]
     assert len(result.history) == 1 and result.best_epoch == 1
 
 

@@ -36,18 +36,20 @@ def trainers() -> list[threading.Thread]:
 
 def test_reports_arrive_in_order_and_the_result_last(squares, run):
     events = list(train_in_background(squares, quick(epochs=2), run))
-    # 16 training images in batches of 8: two steps, then the epoch's stats.
+    # 16 training images, each in two scenes (train.FACE_SCENES_PER_EPOCH), in batches of
+    # 8: four steps, then the epoch's stats.
+    steps = [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert [e if isinstance(e, tuple) else type(e) for e in events] == [
-        (1, 2), (2, 2), EpochStats, (1, 2), (2, 2), EpochStats, TrainResult,
+        *steps, EpochStats, *steps, EpochStats, TrainResult,
     ]  # fmt: skip
     result = events[-1]
-    assert result.history == [events[2], events[5]] and not result.cancelled
+    assert result.history == [events[4], events[9]] and not result.cancelled
     assert not run.cancelled() and not trainers()
 
 
 def test_closing_early_cancels_and_joins_the_trainer(squares, run):
     events = train_in_background(squares, quick(epochs=50), run)
-    assert next(events) == (1, 2)
+    assert next(events) == (1, 4)
     assert trainers()  # training goes on in its thread while the caller waits
     events.close()
     assert run.cancelled()
@@ -102,7 +104,7 @@ def test_log_lines_are_relayed_when_asked(squares):
 def test_a_run_closed_early_saves_nothing_and_frees_the_trainer(squares):
     trainer = Trainer()
     events = run_training(squares, quick(epochs=50), trainer.start(epochs=50), pytest.fail)
-    assert next(events) == (1, 2)
+    assert next(events) == (1, 4)
     events.close()
     assert not trainer.busy and not trainers()
 

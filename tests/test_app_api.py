@@ -239,11 +239,24 @@ def test_shipped_model_classifies_bundled_portraits(client, running_app):
         pytest.skip("shipped weights or bundled portraits are missing in this checkout")
     classes = list(load(weights)[1]["classes"])
     for example in examples:
-        label = client.predict(handle_file(example), api_name="/classify")[0]
+        outputs = client.predict(handle_file(example), api_name="/classify")
+        label, answer, detection = outputs[0], outputs[1], outputs[6]
         probabilities = {c["label"]: c["confidence"] for c in label["confidences"]}
         assert sorted(probabilities) == sorted(classes)
         assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-4)
         assert label["label"] == Path(example).parent.name, example
+        # The detector's answer: the name or a doubt, never another person; with a box.
+        name = Path(example).parent.name
+        assert detection["verdict"] in (name, "not sure", "someone else"), example
+        if detection["verdict"] != "no face":
+            x, y, w, h = detection["box"]
+            assert 0 <= x < x + w <= 512 and 0 <= y < y + h <= 512 and w * h > 32 * 32
+        assert name in answer or detection["verdict"] == "someone else"
+    # The seed article's point: a detector trained with negatives sees no face in a pattern.
+    checkerboard = handle_file(str(ROOT / "demo_assets" / "checkerboard.png"))
+    outputs = client.predict(checkerboard, api_name="/classify")
+    assert outputs[6] == {"verdict": "no face", "face": outputs[6]["face"], "box": None}
+    assert outputs[1].startswith("**No face**")
 
 
 def tiny_dataset_zip(folder: Path) -> Path:
@@ -274,8 +287,10 @@ def test_augment_preview_is_a_grid_of_16(trained):
     (preview, note), _ = trained
     from menny_core.model import IMAGE_SIZE
 
-    assert size_of(preview) == (4 * IMAGE_SIZE, 4 * IMAGE_SIZE)
-    assert note == "16 images in 2 classes: blue (8), red (8)."
+    assert size_of(preview) == (4 * 2 * IMAGE_SIZE, 4 * 2 * IMAGE_SIZE)  # shown 2x: the boxes
+    assert note == (
+        "16 images in 2 classes: blue (8), red (8). No boxes.json: Menny learns who, not where."
+    )
 
 
 def test_one_epoch_training_reports_and_saves(trained, running_app, client):

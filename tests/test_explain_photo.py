@@ -27,6 +27,7 @@ from menny_core.insight import (
 )
 from menny_core.lessons import classify_lesson
 from menny_core.predict import Predictor
+from menny_core.scenes import draw_box
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "weights" / "menny.safetensors"
@@ -63,7 +64,10 @@ def test_saliency_is_insights_map(predictor):
     np.testing.assert_array_equal(
         seen.saliency, saliency(predictor.model, image, seen.class_index, size)
     )
-    np.testing.assert_array_equal(seen.overlay, overlay(image, seen.saliency))
+    expected = overlay(image, seen.saliency)
+    if seen.prediction.box is not None:  # a detector's box, drawn over the saliency
+        expected = draw_box(expected, seen.prediction.box, 1.0)
+    np.testing.assert_array_equal(seen.overlay, expected)
 
 
 def test_a_wide_photo_gets_a_small_overlay_of_the_same_gradient(predictor):

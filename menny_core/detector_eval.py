@@ -16,8 +16,6 @@ temperature and picks the face and "not sure" thresholds (verdicts.py says how).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import mlx.core as mx
 import numpy as np
 
@@ -145,14 +143,10 @@ def detection_report(
 def _plain(samples, size: int) -> tuple[np.ndarray, list[int]]:
     """The samples as the eval stream reads them (resize + centre crop), normalised."""
     images, labels = [], []
-    for batch in _batches(samples, size):
+    for batch in eval_batches(samples, size, 64):
         images.append(np.asarray(batch["image"], np.float32))
         labels += np.asarray(batch["label"]).reshape(-1).tolist()
     return np.concatenate(images), labels
-
-
-def _batches(samples, size: int) -> Iterator[dict]:
-    yield from eval_batches(samples, size, 64)
 
 
 def _rate(hits) -> float | None:

@@ -1,146 +1,86 @@
-"""How fast does the mlx-data stream feed training, against plain PIL + numpy?
+"""How fast does the scene stream feed training, against building the same scenes in a loop?
 
-Both do the same work per image, single process, on the same files, in one run:
-decode, random flip, random rotation (+-15 degrees), random area crop (60-100 %),
-shortest side to 128 + centre crop, stack into batches of 32, normalise.
+Both build the very same scenes (one plan, one seed: `scenes.build_scene` per scene) from
+the same decoded pictures, batched by 32 and normalised:
 
-    python bench/data_speed.py            # portraits/ if present, else 160 synthetic PNGs
-    python bench/data_speed.py some/dir   # any ImageFolder
+- the stream: `scenes.scene_stream`, mlx-data's `ordered_prefetch` running the builder on
+  2 worker threads;
+- the peer: a plain Python loop over the plan, one scene after another, then numpy
+  stacking and `stream.normalize`.
 
-Prints a table and, last, one JSON line: {"mlx_data_img_s", "pil_img_s", "ratio"};
-ratio > 1 means mlx-data is faster.
+The pictures are the bundled portraits with their boxes (their faces), 100 generated
+pictures without a face and 50 strangers, decoded once, as `detector_data.prepare` does.
+Interleaved medians of whole epochs (bench/timing.py). The last line is one JSON object:
+{"stream_scenes_s", "loop_scenes_s", "ratio"}; ratio > 1 means the stream is faster. The
+training step of a batch of 32 takes about 300 ms (bench/detector_speed.py), so either
+keeps a 2-core trainer fed if it builds well over 100 scenes a second.
+
+    python bench/data_speed.py [--repeats 5]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import math
-import sys
-import tempfile
-import time
+import os
 from pathlib import Path
 
+import menny_base  # noqa: F401  (first: fast BLAS before mlx.core)
+
+# isort: split
 import numpy as np
-from PIL import Image, ImageDraw
+from timing import interleaved  # bench/ is the script's folder
 
-import kernels_playground  # noqa: F401  (first: fast BLAS before mlx.core)
 from menny_core.dataset import discover
-from menny_core.stream import ASPECT_RATIOS, Augment, normalize, training_stream, working_size
+from menny_core.detector_data import draw_generated
+from menny_core.scenes import SceneAugment, build_scene, picture, plan_scenes, scene_stream
+from menny_core.stream import normalize
+from menny_core.train import DEFAULT_AUGMENT
 
-IMAGE_SIZE, BATCH, EPOCHS = 128, 32, 3
-AUGMENT = Augment(flip_prob=0.5, rotation_degrees=15.0, crop_area=(0.6, 1.0))
-
-
-def synthetic_folder(root: Path, count: int = 160, classes: int = 4) -> Path:
-    """`count` 512x512 RGB PNGs of blobs on a gradient, like drawn portraits."""
-    rng = np.random.default_rng(0)
-    gradient = np.linspace(0, 120, 512, dtype=np.float32)
-    for i in range(count):
-        base = gradient[:, None, None] + rng.uniform(0, 120, 3)
-        image = Image.fromarray(np.broadcast_to(base, (512, 512, 3)).astype(np.uint8))
-        draw = ImageDraw.Draw(image)
-        for _ in range(6):
-            x, y = rng.integers(0, 400, 2)
-            w, h = rng.integers(40, 200, 2)
-            draw.ellipse((x, y, x + w, y + h), fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
-        folder = root / f"class{i % classes}"
-        folder.mkdir(parents=True, exist_ok=True)
-        image.save(folder / f"{i:03d}.png")
-    return root
-
-
-def pil_epoch(samples, rng: np.random.Generator) -> int:
-    """The same augmentation chain with PIL and numpy; returns the images delivered."""
-    order = rng.permutation(len(samples))
-    delivered = 0
-    for start in range(0, len(order), BATCH):
-        images, labels = [], []
-        for index in order[start : start + BATCH]:
-            path, label = samples[index]
-            with Image.open(path) as opened:
-                image = opened.convert("RGB")
-            image = shrink(image, working_size(IMAGE_SIZE, AUGMENT))  # as the stream does
-            if rng.random() < AUGMENT.flip_prob:
-                image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            angle = rng.uniform(-AUGMENT.rotation_degrees, AUGMENT.rotation_degrees)
-            image = image.rotate(angle, resample=Image.Resampling.BILINEAR)
-            image = image.crop(random_area_box(image.size, rng))
-            image = shrink(image, IMAGE_SIZE)
-            left, top = (image.width - IMAGE_SIZE) // 2, (image.height - IMAGE_SIZE) // 2
-            images.append(np.asarray(image.crop((left, top, left + IMAGE_SIZE, top + IMAGE_SIZE))))
-            labels.append(label)
-        batch = normalize(np.stack(images)), np.asarray(labels, np.int32)
-        delivered += len(batch[1])
-    return delivered
-
-
-def shrink(image: Image.Image, shortest: int) -> Image.Image:
-    """Resize so the shortest side is `shortest` pixels (bilinear), keeping the aspect."""
-    scale = shortest / min(image.size)
-    size = (max(shortest, round(image.width * scale)), max(shortest, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.BILINEAR)
-
-
-def random_area_box(size: tuple[int, int], rng: np.random.Generator) -> tuple[int, int, int, int]:
-    """A crop of 60-100 % of the area with aspect 3:4..4:3, as mlx-data samples it."""
-    width, height = size
-    for _ in range(10):
-        area = width * height * rng.uniform(*AUGMENT.crop_area)
-        aspect = math.exp(rng.uniform(math.log(ASPECT_RATIOS[0]), math.log(ASPECT_RATIOS[1])))
-        w, h = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
-        if 0 < w <= width and 0 < h <= height:
-            x, y = rng.integers(0, width - w + 1), rng.integers(0, height - h + 1)
-            return (int(x), int(y), int(x + w), int(y + h))
-    return (0, 0, width, height)
-
-
-def mlx_epoch(samples, seed: int, threads: int) -> int:
-    stream = training_stream(samples, IMAGE_SIZE, AUGMENT, BATCH, seed, threads=threads)
-    return sum(len(batch["label"]) for batch in stream)
-
-
-def best_rate(run) -> float:
-    """Images per second of the fastest of EPOCHS full epochs (the first also warms caches)."""
-    rates = []
-    for epoch in range(EPOCHS):
-        start = time.perf_counter()
-        count = run(epoch)
-        rates.append(count / (time.perf_counter() - start))
-    return max(rates)
+ROOT = Path(__file__).resolve().parents[1]
+SIZE, BATCH = 64, 32
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        if len(sys.argv) > 1:
-            root = Path(sys.argv[1])
-        elif Path("portraits").is_dir() and any(Path("portraits").iterdir()):
-            root = Path("portraits")
-        else:
-            root = synthetic_folder(Path(scratch) / "synthetic")
-        samples = discover(root, cache_dir=Path(scratch) / "cache").samples
-        print(f"{len(samples)} images from {root}, batch {BATCH}, {IMAGE_SIZE}x{IMAGE_SIZE}")
-        rng = np.random.default_rng(0)
-        rows = {
-            "mlx-data stream, 2 decode threads": best_rate(lambda e: mlx_epoch(samples, e, 2)),
-            "mlx-data stream, 1 decode thread": best_rate(lambda e: mlx_epoch(samples, e, 1)),
-            "PIL + numpy, single thread": best_rate(lambda e: pil_epoch(samples, rng)),
-        }
-    print(f"\n| loader | images/s (best of {EPOCHS} epochs) |\n|---|---|")
-    for name, rate in rows.items():
-        print(f"| {name} | {rate:.0f} |")
-    mlx_rate, pil_rate = (
-        rows["mlx-data stream, 2 decode threads"],
-        rows["PIL + numpy, single thread"],
-    )
-    print(
-        json.dumps(
-            {
-                "mlx_data_img_s": round(mlx_rate, 1),
-                "pil_img_s": round(pil_rate, 1),
-                "ratio": round(mlx_rate / pil_rate, 2),
-            }
-        )
-    )
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    folder = discover(ROOT / "portraits")
+    rng = np.random.default_rng(0)
+    faces = [picture(p, label, folder.boxes.get(p)) for p, label in folder.samples]
+    no_faces = [draw_generated("no_faces", rng, 4) for _ in range(100)]
+    strangers = [draw_generated("strangers", rng, 4) for _ in range(50)]
+    pictures = faces + strangers + no_faces
+    augment = SceneAugment.of(DEFAULT_AUGMENT)
+
+    def stream_epoch() -> int:
+        stream = scene_stream(pictures, no_faces, SIZE, BATCH, seed=1, augment=augment)
+        return sum(len(batch["label"]) for batch in stream)
+
+    def loop_epoch() -> int:
+        plan = plan_scenes(pictures, len(no_faces), 1, seed=1)
+        delivered = 0
+        for start in range(0, len(plan.faces), BATCH):
+            scenes = [
+                build_scene(pictures, no_faces, plan, i, SIZE, augment)
+                for i in range(start, min(start + BATCH, len(plan.faces)))
+            ]
+            images = normalize(np.stack([s["image"] for s in scenes]))
+            delivered += len(images)
+        return delivered
+
+    assert stream_epoch() == loop_epoch() == len(pictures)
+    seconds = interleaved({"stream": stream_epoch, "loop": loop_epoch}, args.repeats, 1)
+    result = {
+        "scenes": len(pictures),
+        "stream_scenes_s": round(len(pictures) / seconds["stream"]),
+        "loop_scenes_s": round(len(pictures) / seconds["loop"]),
+        "ratio": round(seconds["loop"] / seconds["stream"], 2),
+        "load_1min": round(os.getloadavg()[0], 2),
+    }
+    for key, value in result.items():
+        print(f"{key:>16}: {value}")
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

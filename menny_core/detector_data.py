@@ -118,7 +118,7 @@ def prepare(
             count = max(GENERATED_FLOOR[name], round(share * len(samples)))
             sequence = np.random.SeedSequence([seed, 7919, index, _KIND_SEED[kind]])
             rng = np.random.default_rng(sequence)
-            drawn = [_draw(kind, rng, stranger_label) for _ in range(count)]
+            drawn = [draw_generated(kind, rng, stranger_label) for _ in range(count)]
             getattr(part, kind).extend(drawn)
             generated[kind] += count
         parts[name] = part
@@ -132,7 +132,7 @@ def _split_paths(paths: list[str], val_fraction: float, test_fraction: float, se
     return tuple([p for p, _ in getattr(split, name)] for name in SPLITS)
 
 
-def _draw(kind: str, rng: np.random.Generator, stranger_label: int) -> Picture:
+def draw_generated(kind: str, rng: np.random.Generator, stranger_label: int) -> Picture:
     """One generated stranger (with its face box) or no-face picture, SOURCE_SIDE big."""
     if kind == "strangers":
         view = VIEWS[int(rng.integers(len(VIEWS)))]
@@ -173,12 +173,12 @@ def preview(
     ):
         for k in range(extra[kind]):
             if wanted or not own:
-                pictures.append(_draw(kind, rng, label))
+                pictures.append(draw_generated(kind, rng, label))
             else:
                 pictures.append(
                     picture(own[k % len(own)], label if kind == "strangers" else NO_FACE)
                 )
-    backgrounds = [_draw("no_faces", rng, label) for _ in range(3)]
+    backgrounds = [draw_generated("no_faces", rng, label) for _ in range(3)]
     arrays = scene_arrays(pictures, backgrounds, image_size, seed, augment)
     cols = math.ceil(math.sqrt(len(pictures)))
     rows = math.ceil(len(pictures) / cols)

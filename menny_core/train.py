@@ -222,6 +222,7 @@ class TrainResult:
 # probability of 0.9 for the right person (-log 0.9 = 0.1 nats vs 0.1 box error).
 BOX_WEIGHT = 1.0
 FACE_SCENES_PER_EPOCH = 2
+OTHERS_PER_FACE = 1  # strangers and no-face pictures per face, in each epoch
 SMOOTH_L1_BETA = 0.02  # box errors below 2% of the frame are squared (gentle), above linear
 
 
@@ -290,8 +291,9 @@ def train_epoch(
     # pictures without a face: a fresh sample of their pools, as many as there are faces.
     rng = np.random.default_rng([config.seed, epoch])
     others = part.pictures[len(part.faces) :]
-    if len(others) > 2 * len(part.faces):
-        others = [others[i] for i in sorted(rng.choice(len(others), 2 * len(part.faces), False))]
+    wanted = OTHERS_PER_FACE * len(part.faces)
+    if len(others) > wanted:
+        others = [others[i] for i in sorted(rng.choice(len(others), wanted, False))]
     pictures = part.faces * FACE_SCENES_PER_EPOCH + others
     steps = math.ceil(len(pictures) / config.batch_size)
     loss_sum, right, faces, seen = 0.0, 0, 0, 0
@@ -372,7 +374,7 @@ def train(
     # big steps early, small ones at the end, where they settle into a minimum instead
     # of bouncing around it (validation accuracy then stops jumping between epochs).
     faces = len(train_part.faces)
-    others = min(len(train_part.pictures) - faces, 2 * faces)
+    others = min(len(train_part.pictures) - faces, OTHERS_PER_FACE * faces)
     per_epoch = FACE_SCENES_PER_EPOCH * faces + others
     total_steps = config.epochs * math.ceil(per_epoch / config.batch_size)
     schedule = optim.cosine_decay(config.lr, total_steps)

@@ -108,3 +108,10 @@ def test_a_whole_photo_scene_carries_its_box_through_the_crop(seed):
     assert np.mean(np.all(np.abs(pixels.astype(int) - GREEN) < 60, axis=2)) <= (
         box[2] * box[3] + 4 * (box[2] + box[3]) / 48
     )
+
+
+def test_a_stream_is_one_epoch_and_an_exhausted_one_yields_nothing():
+    """The chapter's loop stopped learning after epoch 1: it reused a spent stream."""
+    stream = scene_stream([photo_with_a_green_face(), BLUE] * 3, [BLUE], 32, 4, seed=0)
+    assert sum(len(b["label"]) for b in stream) == 6
+    assert list(stream) == []  # spent: the trainer builds a new stream every epoch

@@ -80,13 +80,13 @@ class TrainConfig:
     # Defaults: what trains the shipped weights on the bundled portraits (README).
     variant: str = "complex"
     image_size: int = IMAGE_SIZE
-    epochs: int = 50
+    epochs: int = 80
     batch_size: int = 16
     lr: float = 2e-3
     weight_decay: float = 1e-4
     dropout: float = 0.25
     augment: Augment = field(default_factory=lambda: DEFAULT_AUGMENT)
-    patience: int = 15
+    patience: int = 30
     seed: int = 0
     val_fraction: float = 0.15
     test_fraction: float = 0.15

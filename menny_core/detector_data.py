@@ -72,7 +72,7 @@ class DetectorData:
     classes: list[str]
     parts: dict[str, Part]
     split: Split  # the classes' files (stored with the weights)
-    boxes: bool  # some training face has a known box: the box head can learn
+    boxes: bool  # some face has a known box (boxes.json): the box head can learn
     generated: dict[str, int]  # how many pictures were drawn, by kind
 
 

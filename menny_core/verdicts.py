@@ -141,7 +141,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
     grid = np.exp(np.linspace(np.log(0.5), np.log(10.0), 50))
     best = min(grid, key=nll)
-    fine = best * np.exp(np.linspace(-0.06, 0.06, 25))
+    fine = np.clip(best * np.exp(np.linspace(-0.06, 0.06, 25)), 0.5, 10.0)
     return round(float(min(fine, key=nll)), 4)
 
 

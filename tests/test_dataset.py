@@ -1,5 +1,6 @@
 """ImageFolder discovery, normalisation to the cache, fingerprint and stratified split."""
 
+import json
 import os
 from pathlib import Path
 
@@ -265,3 +266,37 @@ def test_split_to_dict_uses_paths_relative_to_the_root(tmp_path):
         f"{c}/{p.name}" for c in ("cats", "dogs") for p in (root / c).iterdir()
     )
     assert all(not os.path.isabs(path) for path, _ in listed)
+
+
+# -- the detector's folders and boxes ----------------------------------------------
+
+
+def test_no_face_someone_else_and_boxes_are_read_but_are_not_classes(tmp_path):
+    root = make_folder(tmp_path / "data", {"alice": 3, "bob": 3})
+    for name in ("_no_face", "_someone_else"):
+        (root / name).mkdir()
+        save(root / name / "x.png")
+        save(root / name / "y.png", color=(10, 200, 10))
+    alice = sorted((root / "alice").iterdir())[0].relative_to(root).as_posix()
+    boxes = {alice: [1, 2, 10, 8], "_someone_else/x.png": [0, 0, 5, 5], "carol/x.png": [1] * 4}
+    sidecar = {"format": "menny-boxes/1", "units": "pixels", "boxes": boxes}
+    (root / "boxes.json").write_text(json.dumps(sidecar))
+    folder = discover(root, cache_dir=tmp_path / "cache")
+    assert folder.classes == ["alice", "bob"] and len(folder.samples) == 6
+    assert sorted(Path(p).name for p in folder.no_faces) == ["x.png", "y.png"]
+    assert len(folder.strangers) == 2
+    by_name = {folder.relative(p): box for p, box in folder.boxes.items()}
+    assert by_name == {alice: (1, 2, 10, 8), "_someone_else/x.png": (0, 0, 5, 5)}
+    before = fingerprint(discover(make_folder(tmp_path / "plain", {"alice": 3, "bob": 3})))
+    assert fingerprint(folder) != before  # the extra folders are part of the data
+
+
+def test_a_class_named_someone_else_or_a_bad_sidecar_is_one_sentence(tmp_path):
+    root = make_folder(tmp_path / "data", {"alice": 3, "someone else": 3})
+    with pytest.raises(ValueError, match="'someone else', which is Menny's answer for strangers"):
+        discover(root, cache_dir=tmp_path / "cache")
+    root = make_folder(tmp_path / "ok", {"alice": 3, "bob": 3})
+    (root / "boxes.json").write_text("{not json")
+    with pytest.raises(ValueError) as caught:
+        discover(root, cache_dir=tmp_path / "cache")
+    assert str(caught.value).startswith("ok/: ") and "\n" not in str(caught.value)

@@ -1,19 +1,25 @@
-"""Train Menny on an ImageFolder: AdamW, a compiled step, early stopping, best weights kept.
+"""Train Menny, the face detector, on an ImageFolder: AdamW, a compiled step, early
+stopping, best weights kept, thresholds chosen on validation.
 
 The loop, as in mlx-examples/cifar/main.py:
 
+    prepare: split the folder, decode its pictures once, draw the generated strangers
+        and pictures without a face (detector_data.prepare)
     for each epoch:
-        a NEW shuffled, augmented stream (an mlx-data stream is one pass: reusing it
-        would give an empty second epoch)
-        for each batch: one compiled step = forward, loss, gradients, AdamW update
-        validation loss and accuracy (no augmentation, dropout off)
+        a NEW shuffled stream of scenes (scenes.scene_stream: each face twice, anywhere,
+        at any size, plus a fresh sample of strangers and no-face pictures; a stream is
+        one pass: reusing it would give an empty second epoch)
+        for each batch: one compiled step = forward, `detector_loss`, gradients, AdamW
+        validation loss and accuracy on fixed validation scenes (dropout off)
         a better validation loss -> remember these weights; `patience` epochs without
         one -> stop, and put the remembered (best) weights back
+    then: temperature and thresholds from the validation scenes, the test report
+        (detector_eval), and the classes' test metrics on whole photos
 
-Reproducibility: `seed` seeds MLX (weight init, dropout), numpy, the split and the
-stream (shuffle, flips, crops, rotations: see stream.py). On one machine the same
-config and files give the same run; across machines and MLX versions, floating-point
-sums may differ in the last bits and grow over epochs.
+Reproducibility: `seed` seeds MLX (weight init, dropout), numpy, the split, the generated
+pictures and every scene. On one machine the same config and files give the same run;
+across machines and MLX versions, floating-point sums may differ in the last bits and
+grow over epochs.
 """
 
 from __future__ import annotations

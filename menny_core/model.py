@@ -18,13 +18,13 @@ portraits' lighting changes brightness and colour cast, and this removes both.
 Each block is conv 3x3 (padding 1: same size) -> [BatchNorm] -> ReLU -> max-pool 2x2
 (half the size). After the last block, global average pooling turns (N, h, w, C) into
 (N, C) whatever the input size, then dropout and a linear layer give the class scores.
-With `detector=True` (what `menny train` builds) Menny also says whether there is a face
-and where: a face score and a box, and its class head looks where the box is (`head`
-explains how and why).
-
 So any input of at least `min_input_size(variant)` pixels per side works (each pool
 halves the size, and the last block must keep at least one pixel); the default is
 `IMAGE_SIZE`, chosen by measurement (see the README's training section).
+
+With `detector=True` (what `menny train` builds) Menny also says whether there is a face
+and where: a face score and a box, and its class head looks where the box is (`head`
+explains how and why).
 
 Why these choices (measured on a 2-core Linux CPU, mlx 0.32, bench/train_speed.py):
 - MLX's CPU convolution copies every 3x3 patch of its input into a matrix (im2col) and

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from menny_core.model import (
+    BOX_BLOCK,
     VARIANTS,
     ConvBlock,
     MennyCNN,
@@ -148,7 +149,7 @@ def test_detector_heads_add_a_face_score_and_a_box(variant):
     np.testing.assert_allclose(np.array(model(x)), np.array(logits), rtol=1e-6)
     assert np.all((np.array(box) > 0) & (np.array(box) < 1))
     widths = VARIANTS[variant][0]
-    extra = (widths[-1] + 1) + (9 * widths[2] + 1) + (2 * widths[-1] + 1) * 2
+    extra = (widths[-1] + 1) + (9 * widths[BOX_BLOCK - 1] + 1) + (2 * widths[-1] + 1) * 2
     assert num_parameters(model) == _expected_parameters(variant, 5) + extra
     with pytest.raises(ValueError, match="without detector heads"):
         MennyCNN(5, variant).detect(x)
@@ -160,24 +161,28 @@ def test_the_box_centre_is_a_soft_argmax_over_the_middle_map():
     x = mx.zeros((1, 64, 64, 3))
     model.box_heat.weight = mx.zeros_like(model.box_heat.weight)
     assert np.array(model.detect(x)[2])[0, :2] == pytest.approx([0.5, 0.5])  # uniform
-    peak = np.zeros((1, 8, 8, 1), np.float32)
-    peak[0, 6, 1] = 50.0  # all the weight on row 6, column 1 of the 8x8 map
+    _, h, w, _ = model.body(x)[0].shape  # the BOX_BLOCK map
+    peak = np.zeros((1, h, w, 1), np.float32)
+    row, col = (3 * h) // 4, w // 8
+    peak[0, row, col] = 50.0  # all the weight on one cell
     object.__setattr__(model, "box_heat", lambda _middle: mx.array(peak))
-    assert np.array(model.detect(x)[2])[0, :2] == pytest.approx([1.5 / 8, 6.5 / 8], abs=1e-4)
+    expected = [(col + 0.5) / w, (row + 0.5) / h]
+    assert np.array(model.detect(x)[2])[0, :2] == pytest.approx(expected, abs=1e-4)
 
 
 def test_the_detectors_class_head_looks_where_its_box_head_looks():
-    """Attention pooling: with all the box weight on one 8x8 cell, the class head reads the
-    2x2 cell of the last map that covers it, not the mean of all four."""
+    """Attention pooling: with all the box weight on one cell of the middle map, the class
+    head reads the 2x2 cell of the last map that covers it, not the mean of all four."""
     from menny_core.insight import look
 
     model = MennyCNN(3, "complex", detector=True)
     model.eval()
     x = mx.array(np.random.default_rng(1).normal(size=(1, 64, 64, 3)).astype(np.float32))
     np.testing.assert_allclose(np.array(look(model, x)[0]), np.array(model(x)), rtol=1e-5)
-    peak = np.full((1, 8, 8, 1), -50.0, np.float32)
-    peak[0, 6, 1] = 50.0  # 8x8 cell (6, 1) lies in 2x2 cell (1, 0)
+    middle, last = model.body(x)
+    _, h, w, _ = middle.shape
+    peak = np.full((1, h, w, 1), -50.0, np.float32)
+    peak[0, (3 * h) // 4, w // 8] = 50.0  # a cell in the bottom-left quarter: 2x2 cell (1, 0)
     object.__setattr__(model, "box_heat", lambda _middle: mx.array(peak))
-    last = model.body(x)[1]
     expected = model.classifier(last[:, 1, 0, :])
     np.testing.assert_allclose(np.array(model(x)), np.array(expected), rtol=1e-4, atol=1e-5)

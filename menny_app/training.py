@@ -64,7 +64,10 @@ def preview_stream(
     folder, _label = _dataset(visitor, source, upload)
     augment = _augment(flip_prob, rotation, crop_low, grey_prob)
     seed = whole_from(seed, "Seed", 0, MAX_SEED)
-    mix = flag(strangers, "Mix in generated strangers"), flag(negatives, "Mix in negatives")
+    mix = (
+        flag(strangers, "Mix in generated strangers"),
+        flag(negatives, "Mix in generated pictures without a face"),
+    )
     return _preview(folder, augment, seed, *mix)
 
 

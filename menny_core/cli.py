@@ -230,6 +230,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"{folder.classes}"
         )
     samples = folder.samples
+    # --split all: every file is a test file (nothing held out for training or validation);
+    # the detector's extra folders and generated pictures are then read as "train" ones.
+    split = stratified_split(samples, 0.0, 0.0, (metadata.get("split") or {}).get("seed", 0))
     if args.split == "test":
         recorded = metadata.get("split") or {}
         if "seed" not in recorded:
@@ -248,7 +251,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise MennyError("the recorded split has no test images; use --split all")
     metrics = evaluate(model, samples, metadata["classes"], metadata["image_size"]).to_dict()
     if "detector" in metadata:
-        metrics["detection"] = _detection(model, metadata, folder, args.split)
+        metrics["detection"] = _detection(model, metadata, folder, split, args.split == "test")
         for key in ("no_face_rate", "stranger_rate", "box_iou", "ece"):
             metrics[key] = metrics["detection"].get(key)
     if args.json:
@@ -260,29 +263,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _detection(model, metadata: dict, folder, split: str) -> dict:
-    """The detector's test figures (detector_eval.detection_report) on the recorded split,
-    with the project's generated test strangers and no-face pictures, as in training."""
+def _detection(model, metadata: dict, folder, split, held_out: bool) -> dict:
+    """The detector's test figures (detector_eval.detection_report) on `split`'s test
+    images (held_out) or its training ones (--split all: every image), with the project's
+    generated test strangers and no-face pictures, as in training."""
     from menny_core.detector_data import prepare
     from menny_core.detector_eval import detection_report
     from menny_core.verdicts import Thresholds
 
     config = metadata.get("config") or {}
-    recorded = metadata.get("split") or {}
-    seed = recorded.get("seed", 0)
-    # --split all: every file is a test file (nothing held out for training or validation).
-    fractions = (
-        (recorded["val_fraction"], recorded["test_fraction"]) if split == "test" else (0.0, 0.0)
-    )
-    data = prepare(
-        folder, *fractions, seed,
-        strangers=config.get("strangers", True), negatives=config.get("negatives", True),
-        splits=("test",) if split == "test" else ("train",),
-    )  # fmt: skip
-    if split != "test":
-        data.parts["test"] = data.parts.pop("train")
+    part = "test" if held_out else "train"
+    mix = config.get("strangers", True), config.get("negatives", True)
+    data = prepare(folder, split, *mix, splits=(part,))
+    data.parts["test"] = data.parts.pop(part)
     thresholds = Thresholds.from_dict(metadata["detector"].get("thresholds", {}))
-    return detection_report(model, data, metadata["image_size"], seed, thresholds)
+    return detection_report(model, data, metadata["image_size"], split.seed, thresholds)
 
 
 def _detection_text(report: dict) -> str:

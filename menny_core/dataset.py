@@ -44,7 +44,8 @@ from PIL import Image, UnidentifiedImageError
 from menny_base.errors import MennyError
 from menny_base.images import MAX_PIXELS, ImageError, load_rgb
 from menny_base.numbers import real, whole
-from menny_core.verdicts import SOMEONE_ELSE
+from menny_core.portraits.boxes import read_boxes
+from menny_core.verdicts import NO_FACE, SOMEONE_ELSE
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 _ALLOWED = "Menny reads " + ", ".join(IMAGE_EXTENSIONS[:-1]) + f" and {IMAGE_EXTENSIONS[-1]} files"
@@ -289,8 +290,6 @@ def _read_images(
 def _boxes_of(folder: ImageFolder, name: str) -> dict[str, tuple[float, float, float, float]]:
     """The sidecar's boxes keyed by the path each image is read from; entries for files
     that are not in the dataset are ignored (a sidecar may cover more than one folder)."""
-    from menny_core.portraits.boxes import read_boxes
-
     try:
         boxes = read_boxes(folder.root)
     except MennyError as error:
@@ -311,7 +310,7 @@ def fingerprint(folder: ImageFolder) -> str:
     )
     # The detector's extra folders count only when present: a plain dataset keeps the
     # fingerprint it always had.
-    for kind, paths in (("no face", folder.no_faces), (SOMEONE_ELSE, folder.strangers)):
+    for kind, paths in ((NO_FACE, folder.no_faces), (SOMEONE_ELSE, folder.strangers)):
         rows += sorted(
             (folder.relative(p), os.path.getsize(folder.original(p)), kind) for p in paths
         )

@@ -46,6 +46,9 @@ GENERATED_PER_FACE = {
     "test": {"no_faces": 1.0, "strangers": 0.5},
 }
 GENERATED_FLOOR = {"train": 24, "val": 24, "test": 48}
+# ... and at most this many of a kind per split: the share follows the visitor's data, and
+# a 5000-file zip must not make a run draw 15000 pictures (minutes, gigabytes) first.
+GENERATED_CAP = 400
 SPLITS = ("train", "val", "test")
 _KIND_SEED = {"strangers": 1, "no_faces": 2}  # each kind and split draws from its own sequence
 
@@ -78,16 +81,15 @@ class DetectorData:
 
 def prepare(
     folder: ImageFolder,
-    val_fraction: float,
-    test_fraction: float,
-    seed: int,
+    split: Split,
     strangers: bool = True,
     negatives: bool = True,
     splits: tuple[str, ...] = SPLITS,
 ) -> DetectorData:
-    """Split and decode the folder's images and draw the generated ones (see above), for
-    the `splits` asked for (evaluation needs only "test")."""
-    split = stratified_split(folder.samples, val_fraction, test_fraction, seed)
+    """Decode the folder's images as `split` (of its samples) divides them, split its
+    extra folders the same way, and draw the generated pictures (see above), for the
+    `splits` asked for (evaluation needs only "test")."""
+    val_fraction, test_fraction, seed = split.val_fraction, split.test_fraction, split.seed
     # "someone else" is a class only when strangers are trained on; otherwise strangers
     # can only be caught as "not sure".
     with_strangers = strangers or bool(folder.strangers)
@@ -115,7 +117,7 @@ def prepare(
             if not samples or (name != "test" and not wanted):
                 continue
             share = GENERATED_PER_FACE[name][kind]
-            count = max(GENERATED_FLOOR[name], round(share * len(samples)))
+            count = min(GENERATED_CAP, max(GENERATED_FLOOR[name], round(share * len(samples))))
             sequence = np.random.SeedSequence([seed, 7919, index, _KIND_SEED[kind]])
             rng = np.random.default_rng(sequence)
             drawn = [draw_generated(kind, rng, stranger_label) for _ in range(count)]
@@ -175,9 +177,9 @@ def preview(
             if wanted or not own:
                 pictures.append(draw_generated(kind, rng, label))
             else:
-                pictures.append(
-                    picture(own[k % len(own)], label if kind == "strangers" else NO_FACE)
-                )
+                path = own[k % len(own)]
+                mark = label if kind == "strangers" else NO_FACE
+                pictures.append(picture(path, mark, folder.boxes.get(path)))
     backgrounds = [draw_generated("no_faces", rng, label) for _ in range(3)]
     arrays = scene_arrays(pictures, backgrounds, image_size, seed, augment)
     cols = math.ceil(math.sqrt(len(pictures)))

@@ -24,6 +24,7 @@ from menny_core.model import MennyCNN
 from menny_core.scenes import SceneAugment, scene_arrays
 from menny_core.stream import eval_batches, normalize
 from menny_core.verdicts import (
+    NO_FACE,
     NOT_SURE,
     SOMEONE_ELSE,
     Thresholds,
@@ -63,14 +64,11 @@ def scenes_of(part: Part, size: int, seed: int, which: str = "pictures") -> dict
     return scene_arrays(pictures, part.no_faces, size, seed, _FIXED, SCENES_PER_PICTURE)
 
 
-def choose_thresholds(
-    model: MennyCNN, data: DetectorData, size: int, seed: int
-) -> tuple[Thresholds, dict]:
-    """Thresholds from the validation scenes (see verdicts.py), and the validation scenes'
-    arrays (for a report)."""
-    val = scenes_of(data.parts["val"], size, seed + 1)
+def choose_thresholds(model: MennyCNN, val: dict, classes: list[str]) -> Thresholds:
+    """Thresholds from the validation scenes `val` (scenes_of the validation part; see
+    verdicts.py for the rules); the defaults when there are none."""
     if not val:
-        return Thresholds(), val
+        return Thresholds()
     logits, face_logits, _ = heads(model, val["image"])
     faces = val["face"] == 1
     temperature = fit_temperature(logits[faces], val["label"][faces]) if faces.any() else 1.0
@@ -78,12 +76,11 @@ def choose_thresholds(
     face_cut = choose_face_threshold(sigmoid(face_logits), faces)
     top = probabilities.argmax(axis=1)
     # "not sure" is about naming: among faces Menny would name, was the name right?
-    stranger = _stranger_index(data.classes)
-    named = faces & (top != stranger)
+    named = faces & (top != _stranger_index(classes))
     sure_cut = choose_sure_threshold(
         probabilities[named].max(axis=1), top[named] == val["label"][named]
     )
-    return Thresholds(face_cut, sure_cut, temperature), val
+    return Thresholds(face_cut, sure_cut, temperature)
 
 
 def detection_report(
@@ -130,7 +127,7 @@ def detection_report(
     no_faces = scenes_of(test, size, seed + 3, "no_faces")
     if no_faces:
         said, *_ = verdicts_for(no_faces["image"])
-        report["no_face_rate"] = _rate(s == "no face" for s in said)
+        report["no_face_rate"] = _rate(s == NO_FACE for s in said)
         report["counts"]["no_face_scenes"] = len(said)
     strangers = scenes_of(test, size, seed + 4, "strangers") if stranger is not None else {}
     if strangers:

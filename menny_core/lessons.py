@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from menny_core.markdown import escape
+from menny_core.verdicts import NO_FACE, SOMEONE_ELSE
 
 if TYPE_CHECKING:  # types only: writing a sentence needs no MLX
     from menny_core.explain_photo import LayerMaps
@@ -23,12 +24,12 @@ def verdict(prediction: Prediction, unsure_below: float) -> str:
     top = prediction.probabilities[prediction.label]
     label = escape(prediction.label)  # a visitor's folder name: shown as typed
     said = prediction.verdict  # None: a classifier's weights, without a face score
-    if said == "no face":
+    if said == NO_FACE:
         return (
             f"**No face** (face score {prediction.face:.0%}): Menny sees no face here, so it "
             "names nobody."
         )
-    if said == "someone else":
+    if said == SOMEONE_ELSE:
         return (
             f"**Someone else**: a face (face score {prediction.face:.0%}), but not one of the "
             f"people Menny knows ({top:.0%} for someone else)."

@@ -115,7 +115,7 @@ def box_in_image(box: np.ndarray, height: int, width: int, image_size: int) -> l
     left, top = (width - side) / 2 + cx - w / 2, (height - side) / 2 + cy - h / 2
     x0, y0 = max(0.0, left), max(0.0, top)
     x1, y1 = min(float(width), left + w), min(float(height), top + h)
-    return [round(v, 1) for v in (x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))]
+    return [round(float(v), 1) for v in (x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))]
 
 
 def predict(

@@ -274,6 +274,19 @@ def make_step(model: nn.Module, optimizer: optim.Optimizer) -> Callable:
     return step
 
 
+def epoch_pictures(part: Part, seed: int, epoch: int) -> list:
+    """What epoch `epoch` shows: each face FACE_SCENES_PER_EPOCH times, each time in another
+    scene (faces are what the class and box heads learn from, and a scene costs one paste,
+    far less than a step), and a fresh sample of the strangers and pictures without a face,
+    OTHERS_PER_FACE per face. The count is the same every epoch."""
+    rng = np.random.default_rng([seed, epoch])
+    others = part.pictures[len(part.faces) :]
+    wanted = OTHERS_PER_FACE * len(part.faces)
+    if len(others) > wanted:
+        others = [others[i] for i in sorted(rng.choice(len(others), wanted, False))]
+    return part.faces * FACE_SCENES_PER_EPOCH + others
+
+
 def train_epoch(
     model: MennyCNN,
     optimizer: optim.Optimizer,
@@ -292,15 +305,7 @@ def train_epoch(
     """
     model.train()
     start = time.perf_counter()
-    # Each face twice, each time in another scene: faces are what the class and box heads
-    # learn from, and a scene costs one paste, far less than a step. Strangers and
-    # pictures without a face: a fresh sample of their pools, as many as there are faces.
-    rng = np.random.default_rng([config.seed, epoch])
-    others = part.pictures[len(part.faces) :]
-    wanted = OTHERS_PER_FACE * len(part.faces)
-    if len(others) > wanted:
-        others = [others[i] for i in sorted(rng.choice(len(others), wanted, False))]
-    pictures = part.faces * FACE_SCENES_PER_EPOCH + others
+    pictures = epoch_pictures(part, config.seed, epoch)
     steps = math.ceil(len(pictures) / config.batch_size)
     loss_sum, right, faces, seen = 0.0, 0, 0, 0
     stream = scene_stream(
@@ -368,10 +373,7 @@ def train(
             "no images are left for training: lower the validation share (val_fraction) "
             "or the test share (test_fraction)"
         )
-    scenes = prepare(
-        folder, config.val_fraction, config.test_fraction, config.seed,
-        strangers=config.strangers, negatives=config.negatives,
-    )  # fmt: skip
+    scenes = prepare(folder, split, config.strangers, config.negatives)
     train_part, val_part = scenes.parts["train"], scenes.parts["val"]
     mx.random.seed(config.seed)
     np.random.seed(config.seed)
@@ -379,9 +381,7 @@ def train(
     # The learning rate falls from lr to 0 along a half cosine over all planned steps:
     # big steps early, small ones at the end, where they settle into a minimum instead
     # of bouncing around it (validation accuracy then stops jumping between epochs).
-    faces = len(train_part.faces)
-    others = min(len(train_part.pictures) - faces, OTHERS_PER_FACE * faces)
-    per_epoch = FACE_SCENES_PER_EPOCH * faces + others
+    per_epoch = len(epoch_pictures(train_part, config.seed, 1))
     total_steps = config.epochs * math.ceil(per_epoch / config.batch_size)
     schedule = optim.cosine_decay(config.lr, total_steps)
     optimizer = optim.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
@@ -425,7 +425,7 @@ def train(
     model.eval()
     test_metrics, detection, thresholds = None, None, Thresholds()
     if not cancelled:
-        thresholds, _ = choose_thresholds(model, scenes, config.image_size, config.seed)
+        thresholds = choose_thresholds(model, val_scenes, scenes.classes)
         detection = detection_report(model, scenes, config.image_size, config.seed, thresholds)
         if split.test:
             test_metrics = evaluate(

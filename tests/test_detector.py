@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from menny_base import fast_blas
 from menny_core.dataset import discover
 from menny_core.predict import Predictor
 from menny_core.stream import Augment
@@ -38,6 +39,18 @@ def squares_with_boxes(root, per_class=16, seed=0):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
+    # One BLAS thread, as the app runs: float sums then add up in one order, so the run
+    # is the same whether or not an app test set the thread count earlier in this process.
+    threads = fast_blas.threads()
+    fast_blas.set_threads(1)
+    try:
+        yield _train_on_boxed_squares(tmp_path_factory)
+    finally:
+        if threads:
+            fast_blas.set_threads(threads)
+
+
+def _train_on_boxed_squares(tmp_path_factory):
     root = tmp_path_factory.mktemp("boxed")
     folder = discover(squares_with_boxes(root / "data"), cache_dir=root / "cache")
     config = TrainConfig(

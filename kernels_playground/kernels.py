@@ -8,20 +8,21 @@ below gives positive values where the image gets brighter to the right.
 
 from __future__ import annotations
 
-import math
-import re
 from fractions import Fraction
 
 import numpy as np
 
+from kernels_playground.number_grids import check_sides, read_grid
 from menny_base.errors import MennyError, WrongType
-from menny_base.numbers import NumberError, parse_number
 
 MAX_KERNEL_SIDE = 15
 # The largest |weight|. A feature map value sums at most 15*15 = 225 products of a weight and
 # a pixel (one channel, or a luminance mix whose weights sum to 1), so with pixels up to
 # 65535 (16-bit) it stays below 225 * 1e6 * 65535 = 1.5e16, far from float32's 3.4e38.
 MAX_KERNEL_WEIGHT = 1e6
+_TOO_LARGE = (
+    f"kernel weights must be between -{MAX_KERNEL_WEIGHT:,.0f} and {MAX_KERNEL_WEIGHT:,.0f}"
+)
 
 
 def _grid(rows: list[list[float]], scale: float = 1.0) -> np.ndarray:
@@ -92,7 +93,7 @@ def validate_kernel(array: object) -> np.ndarray:
         raise MennyError(f"the kernel must be 2-D (rows x columns), got shape {values.shape}")
     if values.size == 0:
         raise MennyError("empty kernel: give at least one number")
-    _check_sides(*values.shape)
+    check_sides(*values.shape, "kernel", MAX_KERNEL_SIDE)
     bad = np.argwhere(~np.isfinite(values))
     if len(bad):
         row, col = bad[0]
@@ -110,35 +111,17 @@ def validate_kernel(array: object) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.float32)
 
 
-def _check_sides(rows: int, cols: int) -> None:
-    if max(rows, cols) > MAX_KERNEL_SIDE:
-        raise MennyError(
-            f"kernel is {rows}x{cols}; the largest allowed is {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}"
-        )
-
-
 def parse_kernel(grid: object) -> np.ndarray:
     """A kernel from text or a table, as a float32 (rows, columns) array.
 
     grid: text with one row per line ("1 0 -1\\n2 0 -2\\n1 0 -1"; numbers separated by
-    spaces or commas; brackets as in "[[1, 0], [0, 1]]" are fine), or a list of rows as a
-    gr.Dataframe gives (cells are numbers, strings or None; empty trailing rows and columns
-    are ignored), or a numpy array / pandas DataFrame. Numbers may be integers, decimals,
-    fractions like 1/9, negative, or in exponent form; text cells are read by
-    `numbers.parse_number` (at most 32 characters, exponents -45..38), so the work is
-    bounded by 15x15 short numbers whatever was sent.
+    spaces, tabs or commas; brackets as in "[[1, 0], [0, 1]]" are fine), or a list of rows
+    as a gr.Dataframe gives, or a numpy array / pandas DataFrame: what
+    `number_grids.read_grid` reads. Numbers may be integers, decimals, fractions like 1/9,
+    negative, or in exponent form, so the work is bounded by 15x15 short numbers whatever
+    was sent.
     """
-    if isinstance(grid, str):
-        return validate_kernel(_parse_text(grid))
-    if hasattr(grid, "to_numpy"):  # a pandas DataFrame from gr.Dataframe
-        grid = grid.to_numpy(dtype=object).tolist()
-    elif isinstance(grid, np.ndarray) and grid.dtype != object:
-        return validate_kernel(grid)
-    elif isinstance(grid, np.ndarray):
-        grid = grid.tolist()
-    if not isinstance(grid, (list, tuple)):
-        raise WrongType(f"the kernel must be text or a list of rows, got {type(grid).__name__}")
-    return validate_kernel(_parse_rows(grid))
+    return validate_kernel(read_grid(grid, "kernel", MAX_KERNEL_SIDE, _TOO_LARGE))
 
 
 def format_kernel(kernel: object) -> str:
@@ -154,74 +137,3 @@ def format_kernel(kernel: object) -> str:
 def _cell(value: float) -> str:
     exact = Fraction(value).limit_denominator(256)
     return str(exact) if abs(float(exact) - value) < 1e-6 else f"{value:g}"
-
-
-def _parse_text(text: str) -> list[list[float]]:
-    # Brackets become row breaks so "[[1, 2], [3, 4]]" reads as two rows.
-    text = text.replace("\u2212", "-").replace("[", " ").replace("]", "\n").replace(";", "\n")
-    lines = [line for line in text.splitlines() if line.strip(" ,\t")]
-    rows = [[t for t in re.split(r"[,\s]+", line) if t] for line in lines]
-    return _numbers(rows)
-
-
-def _blank(cell: object) -> bool:
-    if cell is None:
-        return True
-    if isinstance(cell, float) and math.isnan(cell):
-        return True  # pandas shows an empty Dataframe cell as NaN; typed "nan" is a string
-    return isinstance(cell, str) and not cell.strip()
-
-
-def _parse_rows(grid: list | tuple) -> list[list[float]]:
-    rows = []
-    for index, row in enumerate(grid, start=1):
-        if isinstance(row, (str, bytes)) or not hasattr(row, "__iter__"):
-            raise WrongType(f"row {index} must be a list of cells, got {row!r}")
-        rows.append(list(row))
-    while rows and all(_blank(c) for c in rows[-1]):
-        rows.pop()  # trailing empty rows of a table
-    for row in rows:
-        while row and _blank(row[-1]):
-            row.pop()  # trailing empty columns
-    for r, row in enumerate(rows, start=1):
-        for c, cell in enumerate(row, start=1):
-            if _blank(cell):
-                raise MennyError(f"row {r}, column {c} is empty: every cell needs a number")
-    return _numbers(rows)
-
-
-def _numbers(rows: list[list[object]]) -> list[list[float]]:
-    if not rows:
-        raise MennyError("empty kernel: give at least one number")
-    # The size first: a grid of a million cells is refused before any of them is read.
-    _check_sides(len(rows), max(len(row) for row in rows))
-    values = [
-        [_number(cell, r, c) for c, cell in enumerate(row, 1)] for r, row in enumerate(rows, 1)
-    ]
-    width = len(values[0])
-    for r, row in enumerate(values, start=1):
-        if len(row) != width:
-            raise MennyError(
-                f"the kernel must be rectangular: row {r} has {len(row)} numbers, row 1 has {width}"
-            )
-    return values
-
-
-def _number(cell: object, row: int, col: int) -> float:
-    if isinstance(cell, bool):
-        raise MennyError(f"row {row}, column {col}: {cell!r} is not a number")
-    if isinstance(cell, (int, float, np.integer, np.floating)):
-        try:
-            value = float(cell)
-        except OverflowError:  # a Python int beyond float64 (JSON allows any length)
-            raise MennyError(
-                f"row {row}, column {col}: the integer is too large; kernel weights must be "
-                f"between -{MAX_KERNEL_WEIGHT:,.0f} and {MAX_KERNEL_WEIGHT:,.0f}"
-            ) from None
-        if not math.isfinite(value):
-            raise MennyError(f"row {row}, column {col}: {cell!r} is not a finite number")
-        return value
-    try:
-        return parse_number(str(cell))
-    except NumberError as error:
-        raise NumberError(f"row {row}, column {col}: {error}") from None

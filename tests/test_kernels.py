@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kernels_playground import kernels
+from kernels_playground import number_grids
 from kernels_playground.convolve import apply_kernel
 from kernels_playground.kernels import (
     DESCRIPTIONS,
@@ -229,7 +229,7 @@ def test_the_largest_accepted_numbers_stay_cheap_and_exact(fraction_calls):
 
 def test_a_huge_grid_is_refused_before_its_cells_are_read(monkeypatch):
     read = []
-    monkeypatch.setattr(kernels, "parse_number", lambda text: read.append(text) or 1.0)
+    monkeypatch.setattr(number_grids, "parse_number", lambda text: read.append(text) or 1.0)
     with pytest.raises(ValueError, match=r"^kernel is 1000x1000; the largest allowed is 15x15$"):
         parse_kernel("\n".join(["1e-10000000 " * 1000] * 1000))
     with pytest.raises(ValueError, match=r"^kernel is 2x200; the largest"):

@@ -7,8 +7,6 @@ quote a size the computation did not produce.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from kernels_playground.arithmetic import (
     conv_output_formula,
     conv_output_size,
@@ -16,27 +14,29 @@ from kernels_playground.arithmetic import (
     pool_output_size,
     resolve_padding,
 )
-from kernels_playground.shapes import StackShapes
+from kernels_playground.shapes_lessons import (  # the Shapes tab's texts, kept importable here
+    TABLE_COLUMNS,
+    display_count,
+    mlx_output_cells,
+    shapes_lesson,
+    stack_summary,
+    table_rows,
+)
 from kernels_playground.spec import ConvSpec
 
 # (window, stride) of the pooling after the convolution, or None for no pooling.
 Pool = tuple[int, int] | None
 
-# The Shapes table's headers, one per cell of a `table_rows` row.
-TABLE_COLUMNS = [
-    "layer",
-    "output HxWxC",
-    "MLX output",
-    "parameters",
-    "multiply-adds",
-    "receptive field",
-    "height arithmetic",
+__all__ = [
+    "TABLE_COLUMNS",
+    "display_count",
+    "mlx_output_cells",
+    "playground_lesson",
+    "shapes_lesson",
+    "size_sums",
+    "stack_summary",
+    "table_rows",
 ]
-# A browser (JavaScript numbers) holds integers exactly only below 2**53, and Gradio's JSON
-# encoder refuses any beyond 64 bits ("Integer exceeds 64-bit range"). A legal stack reaches
-# 6.87e+19 multiply-adds (8192x8192x4096 input, one 255x255 conv to 4096 channels) and a
-# receptive field of 1e+154 (64 layers of stride 255), so big counts are shown as text.
-EXACT_INT_LIMIT = 2**53
 
 
 def size_sums(input_hw: tuple[int, int], spec: ConvSpec, pool: Pool = None) -> str:
@@ -118,71 +118,3 @@ def _padding_words(rows: tuple[int, int], cols: tuple[int, int]) -> str:
     if top == bottom == left == right:
         return f"{top} pixel(s) on each side"
     return f"{top} pixel(s) on top, {bottom} below, {left} on the left and {right} on the right"
-
-
-def stack_summary(stack: StackShapes) -> str:
-    """Whether arithmetic and MLX agree on every shape (or why MLX was not run), and the
-    stack's totals."""
-    if stack.mlx_skipped:
-        check = (
-            f"Shapes from arithmetic only. {stack.mlx_skipped[0].upper()}{stack.mlx_skipped[1:]}."
-        )
-    elif stack.disagreements:
-        check = "**Arithmetic and MLX disagree:** " + "; ".join(stack.disagreements)
-    else:
-        check = "Arithmetic and a real MLX model of this stack agree on every shape."
-    return (
-        f"{check}\n\nTotal: **{stack.total_parameters:,}** parameters, "
-        f"**{stack.total_multiply_adds:,}** multiply-adds per image."
-    )
-
-
-def mlx_output_cells(stack: StackShapes) -> list[str]:
-    """The MLX column of the Shapes table, one cell per layer: "28x28x6", or "not run" when
-    MLX was not run (`stack.mlx_skipped` says why; `stack_summary` quotes it)."""
-    outputs = stack.mlx_outputs or [None] * len(stack.layers)
-    return ["not run" if shape is None else "x".join(map(str, shape)) for shape in outputs]
-
-
-def display_count(count: int) -> int | str:
-    """A count as a table cell: the int itself when |count| < 2**53 (exact in JSON and in a
-    browser), otherwise text with 3 significant digits, "6.87e+19" (never overflows: no
-    float is involved)."""
-    return count if abs(count) < EXACT_INT_LIMIT else f"{Decimal(count):.3g}"
-
-
-def table_rows(stack: StackShapes) -> list[list[int | str]]:
-    """The Shapes table, one row per layer, cells in TABLE_COLUMNS order, safe to send as JSON.
-
-    Each row: name, "HxWxC" from arithmetic, the MLX cell (`mlx_output_cells`), parameters,
-    multiply-adds, receptive field (counts through `display_count`), the height formula.
-    The exact counts stay in `stack`; `stack_summary` prints the totals in full.
-    """
-    return [
-        [
-            layer.name,
-            "x".join(map(str, layer.output)),
-            mlx,
-            display_count(layer.parameters),
-            display_count(layer.multiply_adds),
-            display_count(layer.receptive_field),
-            layer.formula_h,
-        ]
-        for layer, mlx in zip(stack.layers, mlx_output_cells(stack), strict=True)
-    ]
-
-
-def shapes_lesson(stack: StackShapes, input_hw: tuple[int, int], channels: int) -> str:
-    """Parameters versus multiply-adds, the last unit's receptive field and jump, and the
-    batch dimension an MLX layer needs: an (H, W, C) image must become (1, H, W, C), NHWC.
-    """
-    last = stack.layers[-1]
-    height, width = input_hw
-    return (
-        f"Each conv layer has K*K*C_in*C_out weights plus C_out biases, whatever the image size; "
-        f"its multiply-adds grow with the output area. The last unit sees a "
-        f"{last.receptive_field}x{last.receptive_field} patch of the input, and neighbouring "
-        f"units are {last.jump} pixel(s) apart: pooling and stride multiply that jump. "
-        f"MLX layers take NHWC batches: a single {height}x{width} image must become "
-        f"(1, {height}, {width}, {channels}) first, the batch dimension people forget."
-    )

@@ -8,11 +8,13 @@ MLX is not run (the arithmetic still is):
 
     MLX_MAX_ELEMENTS    numbers in any one array: the input, or a layer's padded input, its
                         input unfolded into windows (a conv's im2col: out_h*out_w positions
-                        x K*K*C_in weights each; a pool's windows: out_h*out_w*C x K*K), or its
-                        output
-    MLX_MAX_OPERATIONS  conv multiply-adds + pooling window reads, summed over the stack
-    MLX_MAX_WRITTEN     numbers written, summed over the stack: every layer's padded input
-                        (if padded), unfolded input and output
+                        x K*K*C_in weights each; a pool's windows: out_h*out_w*C x K*K), its
+                        weights (a dense layer from a 64x64x128 map to 512 units holds
+                        268 M), or its output
+    MLX_MAX_OPERATIONS  multiply-adds (conv, dense, batchnorm) + pooling window reads (the
+                        pools' windows, a gap's whole map), summed over the stack
+    MLX_MAX_WRITTEN     numbers written, summed over the stack: every layer's weights,
+                        padded input (if padded), unfolded input and output
 
 The last one matters because MLX's CPU convolution costs about 5-30 ns per unfolded number
 (measured on a 2-core Linux machine, the bigger the array the slower), whatever the
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kernels_playground.layers import LayerRow, LayerShape
+from kernels_playground.layers import SPATIAL_KINDS, LayerRow, LayerShape
 
 MLX_MAX_ELEMENTS = 20_000_000  # in any one array (80 MB of float32)
 MLX_MAX_OPERATIONS = 500_000_000  # in the whole stack
@@ -39,20 +41,28 @@ def _count(number: int) -> str:
 
 
 def _arrays(
-    input_hwc: tuple[int, int, int], row: LayerRow, layer: LayerShape
+    input_shape: tuple[int, ...], row: LayerRow, layer: LayerShape
 ) -> list[tuple[int, str]]:
-    """(numbers, what) for each array MLX makes for one layer, given its input (H, W, C)."""
-    height, width, channels = input_hwc
-    out_h, out_w, out_c = layer.output
-    unfolded = "its input unfolded into windows" + (" (im2col)" if row.kind == "conv" else "")
-    arrays = [
-        (out_h * out_w * row.kernel**2 * channels, unfolded),
-        (out_h * out_w * out_c, "its output"),
-    ]
-    if row.padding:
-        padded = (height + 2 * row.padding) * (width + 2 * row.padding) * channels
-        arrays.append((padded, "its padded input"))
+    """(numbers, what) for each array MLX makes for one layer, given its input shape."""
+    arrays = [(layer.numbers, "its output")]
+    if layer.parameters:
+        arrays.append((layer.parameters, "its weights"))
+    if row.kind in SPATIAL_KINDS:
+        height, width, channels = input_shape
+        out_h, out_w, _ = layer.output
+        unfolded = "its input unfolded into windows" + (" (im2col)" if row.kind == "conv" else "")
+        arrays.append((out_h * out_w * row.kernel**2 * channels, unfolded))
+        if row.padding:
+            padded = (height + 2 * row.padding) * (width + 2 * row.padding) * channels
+            arrays.append((padded, "its padded input"))
     return arrays
+
+
+def _reads(input_numbers: int, row: LayerRow, layer: LayerShape) -> int:
+    """Numbers a pooling layer reads: K*K per output of a pool, the whole map for a gap."""
+    if row.kind in ("maxpool", "avgpool"):
+        return layer.numbers * row.kernel**2
+    return input_numbers if row.kind == "gap" else 0
 
 
 def mlx_budget(
@@ -72,10 +82,9 @@ def mlx_budget(
             f"not checked with MLX: the {height}x{width}x{in_channels} input holds "
             f"{_count(numbers)} numbers, {per_array}"
         )
+    sizes = [numbers] + [layer.numbers for layer in layers[:-1]]
     reads = sum(
-        layer.output[0] * layer.output[1] * layer.output[2] * row.kernel**2
-        for row, layer in zip(rows, layers, strict=True)
-        if row.kind != "conv"
+        _reads(size, row, layer) for size, row, layer in zip(sizes, rows, layers, strict=True)
     )
     operations = sum(layer.multiply_adds for layer in layers) + reads
     if operations > MLX_MAX_OPERATIONS:
@@ -97,8 +106,8 @@ def mlx_budget(
         shape = layer.output
     if written > MLX_MAX_WRITTEN:
         return (
-            f"not checked with MLX: this stack would write {_count(written)} numbers (unfolded "
-            f"inputs and outputs), more than the {_count(MLX_MAX_WRITTEN)} this demo allows per "
-            "request"
+            f"not checked with MLX: this stack would write {_count(written)} numbers (weights, "
+            f"unfolded inputs and outputs), more than the {_count(MLX_MAX_WRITTEN)} this demo "
+            "allows per request"
         )
     return None

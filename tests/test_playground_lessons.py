@@ -117,7 +117,10 @@ def test_shapes_lesson_and_summary_quote_the_stack():
     assert "a single 32x48 image must become (1, 32, 48, 3) first" in lesson
     summary = stack_summary(stack)
     total = (3 * 3 * 3 * 8 + 8) + (3 * 3 * 8 * 16 + 16)  # 1,392
-    assert summary.startswith("Arithmetic and a real MLX model of this stack agree")
+    assert summary.startswith(
+        "Arithmetic and a real MLX model of this stack agree on every shape and every "
+        "parameter count."
+    )
     assert f"Total: **{total:,}** parameters" in summary and "**1,392**" in summary
     macs = int(re.search(r"\*\*([\d,]+)\*\* multiply-adds", summary).group(1).replace(",", ""))
     assert macs == 32 * 48 * 8 * 27 + 16 * 24 * 16 * 72
@@ -137,7 +140,8 @@ def test_a_stack_mlx_did_not_run_says_why_instead_of_agree():
     summary = stack_summary(stack)
     assert summary.startswith(
         "Shapes from arithmetic only. Not checked with MLX: this stack needs 6.39 G "
-        "multiply-adds, more than the 500 M this demo runs per request.\n\n"
+        "multiply-adds, more than the 500 M this demo runs per request, so the MLX model was "
+        "not built.\n\n"
     )
     assert "agree" not in summary and "**6,392,217,600** multiply-adds" in summary
     assert mlx_output_cells(stack) == ["not run"]

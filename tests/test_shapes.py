@@ -104,7 +104,11 @@ def test_impossible_stack_names_the_layer():
     ("row", "message"),
     [
         (LayerRow("conv", 3, stride=0), "layer 1 (conv): stride must be between 1 and 255, got 0"),
-        (LayerRow("dense", 3), "layer 1: kind must be one of conv, maxpool, avgpool, got 'dense'"),
+        (
+            LayerRow("softmax", 3),
+            "layer 1: kind must be one of conv, maxpool, avgpool, flatten, gap, dense, dropout, "
+            "batchnorm, got 'softmax'",
+        ),
         (LayerRow("maxpool", 2, dilation=2), "layer 1 (maxpool): pooling has no dilation, got 2"),
         (
             LayerRow("conv", 3, out_channels=0),
@@ -171,7 +175,7 @@ def test_layer_rows_read_a_table_as_learners_edit_it():
     ]
     assert layer_rows(table) == [
         LayerRow("conv", 5, 1, 0, 1, 6),
-        LayerRow("maxpool", 2, 2, 0, 1, 6),
+        LayerRow("maxpool", 2, 2, 0, 1, 1),  # a pool ignores out_channels
         LayerRow("conv", 3, 1, 1, 1, 1),
         LayerRow("avgpool", 2, 2, 0, 1, 1),
     ]
@@ -193,10 +197,12 @@ def test_every_message_uses_the_table_row_number():
     blank = [None] * 6
     with pytest.raises(ValueError, match=r"^layer 3: kernel, stride"):
         layer_rows([["conv", 3, 1, 1, 1, 8], blank, ["conv", "x", 1, 0, 1, 4]])
-    rows = layer_rows([["conv", 3, 1, 1, 1, 8], blank, ["dense", 3, 1, 0, 1, 4]])
     with pytest.raises(ValueError) as caught:
-        describe_stack((16, 16), 3, rows)
-    assert str(caught.value) == "layer 3: kind must be one of conv, maxpool, avgpool, got 'dense'"
+        layer_rows([["conv", 3, 1, 1, 1, 8], blank, ["softmax", 3, 1, 0, 1, 4]])
+    assert str(caught.value) == (
+        "layer 3: kind must be one of conv, maxpool, avgpool, flatten, gap, dense, dropout, "
+        "batchnorm, got 'softmax'"
+    )
     rows = layer_rows([["conv", 3, 1, 1, 1, 8], blank, ["conv", 3, 0, 0, 1, 4]])
     with pytest.raises(ValueError, match=r"^layer 3 \(conv\): stride must be between 1 and 255"):
         describe_stack((16, 16), 3, rows)
@@ -350,8 +356,8 @@ def test_each_budget_has_its_sentence():
     )
     # Everything written: 6 layers x (3162*3162 unfolded + 3162*3162 out) = 120 M.
     assert skipped((3162, 3162), 1, [LayerRow("conv", 1)] * 6) == (
-        "not checked with MLX: this stack would write 120 M numbers (unfolded inputs and "
-        "outputs), more than the 100 M this demo allows per request"
+        "not checked with MLX: this stack would write 120 M numbers (weights, unfolded inputs "
+        "and outputs), more than the 100 M this demo allows per request"
     )
 
 
@@ -407,6 +413,9 @@ def test_table_rows_keep_every_count_sendable_as_json():
             "not run",
             255 * 255 * 4096 * 4096 + 4096,  # 1.09e12: exact, an int
             "6.87e+19",
+            "100.00%",  # its share of the parameters
+            4 * (255 * 255 * 4096 * 4096 + 4096),  # float32 bytes
+            "4.36 TB",
             255,
             "(8192 - 255 + 2*0) / 1 + 1 = 7938",
         ]

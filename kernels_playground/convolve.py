@@ -59,9 +59,14 @@ class ConvGeometry:
     output: tuple[int, int]
 
 
-def conv_geometry(image_size: tuple[int, int], spec: ConvSpec) -> ConvGeometry:
+def conv_geometry(
+    image_size: tuple[int, int],
+    spec: ConvSpec,
+    axes: tuple[str, str] = ("image height", "image width"),
+) -> ConvGeometry:
     """Work out padding and output size of `spec` over an (H, W) image with `arithmetic`,
-    and check what needs the image: padding that fits, an output that exists."""
+    and check what needs the image: padding that fits, an output that exists. `axes` name
+    the two axes in the sentences (the grid lab says "grid height")."""
     stride, dilation, padding, edge = spec.stride, spec.dilation, spec.padding, spec.edge
     height, width = image_size
     kh, kw = spec.kernel.shape
@@ -87,7 +92,7 @@ def conv_geometry(image_size: tuple[int, int], spec: ConvSpec) -> ConvGeometry:
     can_pad = edge != "valid"
     rows = size_on_axis(
         conv_output_size,
-        "image height",
+        axes[0],
         height,
         kh,
         stride,
@@ -96,7 +101,7 @@ def conv_geometry(image_size: tuple[int, int], spec: ConvSpec) -> ConvGeometry:
         padded=can_pad,
     )
     cols = size_on_axis(
-        conv_output_size, "image width", width, kw, stride, (left, right), dilation, padded=can_pad
+        conv_output_size, axes[1], width, kw, stride, (left, right), dilation, padded=can_pad
     )
     return ConvGeometry((kh, kw), stride, dilation, (top, bottom, left, right), (rows, cols))
 

@@ -128,7 +128,7 @@ def run_lab(grid: object, kernel: object, settings: Settings) -> Lab:
     operation, height, width = settings.operation, *values.shape
     if operation == "convolution":
         spec = _conv_spec(parse_lab_kernel(kernel), settings)
-        geometry = conv_geometry((height, width), spec)
+        geometry = conv_geometry((height, width), spec, ("grid height", "grid width"))
         output = apply_kernel(values.astype(np.float32), spec)
         top, _, left, _ = geometry.pad
         shown = np.array(padded_planes(values[:, :, None], "luminance", geometry, spec.edge))

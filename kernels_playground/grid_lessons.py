@@ -45,9 +45,9 @@ EXAMPLES: dict[str, Example] = {
         _text([[140, 120, 120], [225, 220, 205], [255, 250, 230]]),
         _text([[0, -1, 0], [-1, 4, -1], [0, -1, 0]]),
         note=(
-            "The course's worked example. Its text prints **60**, but the sum is "
-            "4\\*220 - (120 + 225 + 205 + 250) = 880 - 800 = **80**: the course has a misprint, "
-            "and 80 is what the kernel really gives (pin the cell to see every product)."
+            "The course's worked example. The course prints **60**, but the sum is "
+            "`4*220 - (120+225+205+250) = 880 - 800 = 80`: the course's 60 is a misprint, and "
+            "**80** is what the kernel really gives (the pinned cell shows every product)."
         ),
     ),
     "vertical edge kernel on a step edge": Example(
@@ -56,7 +56,7 @@ EXAMPLES: dict[str, Example] = {
         pinned=(0, 1),
         note=(
             "The chapter's vertical-edge kernel (left column minus right column). Where the "
-            "window straddles the edge it gives 3\\*255 - 3\\*0 = **765**; on flat areas 0."
+            "window straddles the edge it gives `3*255 - 3*0 = 765`; on flat areas 0."
         ),
     ),
     "horizontal edge kernel on the same step edge": Example(
@@ -74,7 +74,7 @@ EXAMPLES: dict[str, Example] = {
         _text([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
         note=(
             "The kernel fits the image exactly once, so the output is **one number**: "
-            "(3 - 3 + 2\\*0) / 1 + 1 = 1. Add padding 1 to get a 3x3 output."
+            "`(3 - 3 + 2*0) / 1 + 1 = 1`. Add padding 1 to get a 3x3 output."
         ),
     ),
     "2x2 max pooling of a 4x4 grid": Example(

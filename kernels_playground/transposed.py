@@ -125,11 +125,12 @@ def stamps_at(size_hw, kernel: np.ndarray, t: Transposed, row: int, col: int) ->
     height, width = values.shape if values is not None else size_hw
     rows = _sources(row + t.padding, height, kernel.shape[0], t)
     cols = _sources(col + t.padding, width, kernel.shape[1], t)
-    return [
+    stamps = [
         Stamp(i, j, u, v, 0.0 if values is None else float(values[i, j]), float(kernel[u, v]))
         for i, u in rows
         for j, v in cols
     ]
+    return sorted(stamps, key=lambda s: (s.i, s.j))  # the inputs in reading order
 
 
 def _sources(position: int, size: int, taps: int, t: Transposed) -> list[tuple[int, int]]:

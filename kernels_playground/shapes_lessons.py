@@ -41,9 +41,9 @@ def display_count(count: int) -> int | str:
 def memory_text(size: int) -> str:
     """Bytes for people, in powers of 1000 (as disks are sold): 1,280 -> "1.28 kB",
     1,074,125,072 -> "1.07 GB"."""
-    for power, unit in ((12, "TB"), (9, "GB"), (6, "MB"), (3, "kB")):
+    for power, unit in ((18, "EB"), (15, "PB"), (12, "TB"), (9, "GB"), (6, "MB"), (3, "kB")):
         if size >= 10**power:
-            return f"{Decimal(size) / Decimal(10) ** power:.3g} {unit}".replace("E+", "e+")
+            return f"{size / 10**power:.3g} {unit}"
     return f"{size} B"
 
 

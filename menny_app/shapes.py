@@ -46,13 +46,13 @@ def shipped_menny(path=SHIPPED_WEIGHTS) -> Preset:
     heads = everything - table.total_parameters
     if heads:
         left_out = (
-            f"The table holds {table.total_parameters:,} of its {everything:,} parameters: "
+            f"The table holds **{table.total_parameters:,}** of its {everything:,} parameters: "
             f"the detector heads ({heads:,} parameters: a face score, a 3x3 box heat map on "
             "block 2's map, a box size) read two maps side by side, which a straight stack "
             "of rows cannot show; the input standardisation and the ReLUs have none."
         )
     else:
-        left_out = f"The table holds all {everything:,} of its parameters."
+        left_out = f"The table holds all **{everything:,}** of its parameters."
     return menny_preset(widths, batch_norm, classes, size, left_out)
 
 

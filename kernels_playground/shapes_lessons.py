@@ -61,9 +61,9 @@ def _field_cell(layer: LayerShape) -> int | str:
 
 def mlx_output_cells(stack: StackShapes) -> list[str]:
     """The MLX column of the Shapes table, one cell per layer: "28x28x6" or "784", or
-    "not run" when MLX was not run (`stack.mlx_skipped` says why; `stack_summary` quotes it)."""
+    "not built" when MLX was not run (`stack.mlx_skipped` says why; `stack_summary` quotes it)."""
     outputs = stack.mlx_outputs or [None] * len(stack.layers)
-    return ["not run" if shape is None else "x".join(map(str, shape)) for shape in outputs]
+    return ["not built" if shape is None else "x".join(map(str, shape)) for shape in outputs]
 
 
 def table_rows(stack: StackShapes) -> list[list[int | str]]:
@@ -109,7 +109,7 @@ def stack_summary(stack: StackShapes) -> str:
     size = stack.total_parameter_bytes
     biggest = max(stack.layers, key=lambda layer: layer.parameters)
     heaviest = (
-        f" {biggest.name.capitalize()} holds {share_text(stack.share(biggest))} of them."
+        f" {biggest.name.capitalize()} holds {share_text(stack.share(biggest))} of the parameters."
         if biggest.parameters
         else ""
     )

@@ -160,7 +160,7 @@ def test_a_stack_too_big_to_run_is_arithmetic_only(client):
     assert message == "layer 1 (conv): kernel must be between 1 and 255, got 1000"
     layers["data"] = [["conv", 3, 1, 1, 1, 64]]
     table, summary, _ = client.predict(4096, 4096, 3, layers, api_name="/shapes")
-    assert table["data"][0][1:3] == ["4096x4096x64", "not run"]
+    assert table["data"][0][1:3] == ["4096x4096x64", "not built"]
     assert summary.startswith("Shapes from arithmetic only. Not checked with MLX: ")
     assert client.predict(api_name="/preset_kernel")  # still up
 

@@ -83,11 +83,11 @@ def test_complex_face_detector_has_268531268_parameters_by_arithmetic_only():
     assert memory_text(stack.total_parameter_bytes) == "1.07 GB"
     # Too big to build: the table says so and why, and nothing was allocated.
     assert stack.mlx_outputs == [None] * 11 and stack.mlx_parameters == []
-    assert cells(stack, "MLX output") == ["not run"] * 11
+    assert cells(stack, "MLX output") == ["not built"] * 11
     summary = stack_summary(stack)
     assert summary.startswith("Shapes from arithmetic only. Not checked with MLX: this stack ")
     assert "so the MLX model was not built" in summary
-    assert "Layer 9 (dense 512) holds 99.96% of them" in summary
+    assert "Layer 9 (dense 512) holds 99.96% of the parameters" in summary
     for number in ("268,531,268", "1.07 GB", "99.96%", "268,435,968", "2,052"):
         assert number in COMPLEX_FACE_DETECTOR.description
 

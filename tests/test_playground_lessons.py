@@ -144,7 +144,7 @@ def test_a_stack_mlx_did_not_run_says_why_instead_of_agree():
         "not built.\n\n"
     )
     assert "agree" not in summary and "**6,392,217,600** multiply-adds" in summary
-    assert mlx_output_cells(stack) == ["not run"]
+    assert mlx_output_cells(stack) == ["not built"]
     ran = describe_stack(
         (32, 32), 1, [LayerRow("conv", 5, out_channels=6), LayerRow("maxpool", 2, 2)]
     )
@@ -152,4 +152,4 @@ def test_a_stack_mlx_did_not_run_says_why_instead_of_agree():
     arithmetic_only = describe_stack((8, 8), 1, [LayerRow("conv", 3)], check_with_mlx=False)
     assert arithmetic_only.mlx_outputs == [None]
     assert arithmetic_only.mlx_skipped == "not checked with MLX: only the arithmetic was asked for"
-    assert mlx_output_cells(StackShapes(ran.layers)) == ["not run", "not run"]
+    assert mlx_output_cells(StackShapes(ran.layers)) == ["not built", "not built"]

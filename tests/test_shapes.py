@@ -410,7 +410,7 @@ def test_table_rows_keep_every_count_sendable_as_json():
         [
             "layer 1 (conv 255x255)",
             "7938x7938x4096",
-            "not run",
+            "not built",
             255 * 255 * 4096 * 4096 + 4096,  # 1.09e12: exact, an int
             "6.87e+19",
             "100.00%",  # its share of the parameters

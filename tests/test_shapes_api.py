@@ -100,7 +100,7 @@ def test_the_268_million_preset_is_not_built(client):
     assert column(result, "parameters")[8] == 268_435_968
     assert column(result, "share of parameters")[8] == "99.96%"
     assert column(result, "memory")[8] == "1.07 GB"
-    assert set(column(result, "MLX output")) == {"not run"}
+    assert set(column(result, "MLX output")) == {"not built"}
     assert "**268,531,268** parameters (1,074,125,072 bytes in float32: **1.07 GB**)" in summary
     assert "so the MLX model was not built" in summary
 

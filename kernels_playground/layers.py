@@ -18,6 +18,7 @@ need a map, dense needs a vector: a flatten or a gap turns one into the other.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from menny_base.errors import MennyError
@@ -93,10 +94,7 @@ class LayerShape:
     @property
     def numbers(self) -> int:
         """How many numbers the output holds per image: H*W*C, or N."""
-        count = 1
-        for size in self.output:
-            count *= size
-        return count
+        return math.prod(self.output)
 
     @property
     def parameter_bytes(self) -> int:

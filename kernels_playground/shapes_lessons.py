@@ -6,6 +6,7 @@ applied to the same input), so a lesson cannot quote a count the table does not 
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 from kernels_playground.layers import SPATIAL_KINDS, LayerShape
@@ -124,13 +125,6 @@ def _inputs(stack: StackShapes, input_hwc: tuple[int, int, int]) -> list[tuple[i
     return [input_hwc] + [layer.output for layer in stack.layers[:-1]]
 
 
-def _numbers(shape: tuple[int, ...]) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count
-
-
 def weight_sharing_lesson(stack: StackShapes, input_hw: tuple[int, int], channels: int) -> str:
     """Weight sharing, locality and translation equivariance, with this stack's numbers:
     its first conv against the dense layer that would map the same input to the same output,
@@ -142,14 +136,14 @@ def weight_sharing_lesson(stack: StackShapes, input_hw: tuple[int, int], channel
     text = []
     if conv:
         layer, shape = conv
-        out = _numbers(layer.output)
-        as_dense = _numbers(shape) * out + out
+        out = math.prod(layer.output)
+        as_dense = math.prod(shape) * out + out
         text.append(
             f"**Weight sharing.** {layer.name.capitalize()} has {layer.parameters:,} "
             f"parameters wherever it looks: the same filters slide over every one of its "
             f"{layer.output[0] * layer.output[1]:,} output positions. A dense layer from the "
             f"same {'x'.join(map(str, shape))} input to the same {'x'.join(map(str, layer.output))}"
-            f" output would need {_numbers(shape):,}*{out:,} + {out:,} = {as_dense:,}."
+            f" output would need {math.prod(shape):,}*{out:,} + {out:,} = {as_dense:,}."
         )
     if dense:
         layer, shape = dense

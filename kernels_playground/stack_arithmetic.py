@@ -19,6 +19,7 @@ one is a MennyError naming the layer, one sentence.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from kernels_playground.arithmetic import (
@@ -47,11 +48,14 @@ def _shown(shape: tuple[int, ...]) -> str:
 
 
 def _map_needed(name: str, row: LayerRow, shape: tuple[int, ...], before: str) -> MennyError:
-    what = "pooling window" if row.kind in ("maxpool", "avgpool") else "kernel"
-    what = "a global average pool" if row.kind == "gap" else f"a {what}"
+    what = {
+        "conv": "a kernel slides over",
+        "gap": "a global average pool averages",
+    }.get(row.kind, "a pooling window slides over")
+    count = f"{shape[0]:,} number" + ("s" if shape[0] != 1 else "")
     return MennyError(
-        f"{name}: {what} slides over an HxWxC map, but {before} gives a flat vector of "
-        f"{shape[0]:,} numbers: put conv, pool and gap layers before the flatten"
+        f"{name}: {what} an HxWxC map, but {before} gives a flat vector of {count}: put conv, "
+        "pool and gap layers before any flatten or dense layer"
     )
 
 
@@ -79,9 +83,7 @@ def _spatial(name: str, row: LayerRow, shape: tuple[int, int, int]) -> tuple:
 def _other(name: str, row: LayerRow, shape: tuple[int, ...], before: str) -> tuple:
     """(output, parameters, multiply-adds, formula) of flatten, gap, dense, dropout,
     batchnorm."""
-    numbers = 1
-    for size in shape:
-        numbers *= size
+    numbers = math.prod(shape)
     if row.kind == "flatten":
         if len(shape) == 1:
             return shape, 0, 0, f"already flat: {shape[0]:,} numbers"

@@ -6,6 +6,7 @@ import re
 
 import mlx.core as mx
 import mlx.nn as nn
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -208,18 +209,20 @@ def test_build_mlx_stack_needs_the_input_size_after_a_flatten():
         (
             [["flatten"], ["conv", 3, 1, 0, 1, 4]],
             "layer 2 (conv 3x3): a kernel slides over an HxWxC map, but layer 1 (flatten) "
-            "gives a flat vector of 784 numbers: put conv, pool and gap layers before the flatten",
+            "gives a flat vector of 784 numbers: put conv, pool and gap layers before any "
+            "flatten or dense layer",
         ),
         (
             [["flatten"], ["dense", 0, 0, 0, 0, 5], ["maxpool", 2, 2, 0, 1]],
             "layer 3 (maxpool 2x2): a pooling window slides over an HxWxC map, but layer 2 "
-            "(dense 5) gives a flat vector of 5 numbers: put conv, pool and gap layers before "
-            "the flatten",
+            "(dense 5) gives a flat vector of 5 numbers: put conv, pool and gap layers before any "
+            "flatten or dense layer",
         ),
         (
             [["gap"], ["gap"]],
-            "layer 2 (gap): a global average pool slides over an HxWxC map, but layer 1 (gap) "
-            "gives a flat vector of 1 numbers: put conv, pool and gap layers before the flatten",
+            "layer 2 (gap): a global average pool averages an HxWxC map, but layer 1 (gap) gives "
+            "a flat vector of 1 number: put conv, pool and gap layers before any flatten or "
+            "dense layer",
         ),
         (
             [["flatten"], ["dense", 1, 1, 1, 1, -5]],
@@ -296,3 +299,17 @@ def test_share_and_memory_texts():
     assert memory_text(0) == "0 B" and memory_text(999) == "999 B"
     assert memory_text(1_280) == "1.28 kB" and memory_text(1_074_125_072) == "1.07 GB"
     assert memory_text(4 * 10**12) == "4 TB" and memory_text(16_040) == "16 kB"
+
+
+def test_the_largest_dense_layer_stays_sendable_and_unbuilt():
+    rows = [LayerRow("flatten"), LayerRow("dense", out_channels=65536)]
+    stack = describe_stack((8192, 8192), 4096, rows)
+    inputs = 8192 * 8192 * 4096
+    assert stack.total_parameters == inputs * 65536 + 65536 > 2**53
+    assert stack.mlx_skipped.startswith("not checked with MLX: the 8192x8192x4096 input holds")
+    cells = table_rows(stack)
+    assert orjson.loads(orjson.dumps(cells)) == cells  # big counts as text, never an overflow
+    assert cells[1][TABLE_COLUMNS.index("parameters")] == "1.80e+16"
+    assert cells[1][TABLE_COLUMNS.index("memory")] == "72.1 PB"
+    assert "**18,014,398,509,547,520** parameters" in stack_summary(stack)
+    assert "274,877,906,944*65,536 = " in shapes_lesson(stack, (8192, 8192), 4096)

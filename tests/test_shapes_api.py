@@ -60,7 +60,7 @@ def test_dense_rows_through_the_api(client):
             [["flatten"] + [None] * 5, ["maxpool", 2, 2, 0, 1, None]],
             "layer 2 (maxpool 2x2): a pooling window slides over an HxWxC map, but layer 1 "
             "(flatten) gives a flat vector of 784 numbers: put conv, pool and gap layers "
-            "before the flatten",
+            "before any flatten or dense layer",
         ),
         (
             [["dense", None, None, None, None, "many"]],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gradio as gr
 
 from menny_app.classify import classify_tab
+from menny_app.grid_lab import grid_lab_tab
 from menny_app.inputs import ASSETS, PORTRAITS
 from menny_app.playground import playground_tab
 from menny_app.session import Session
@@ -50,6 +51,7 @@ def build_app(session: Session, cache_minutes: int = CACHE_MINUTES) -> gr.Blocks
         gr.Markdown("# Menny\nConvolutional neural networks, by turning the knobs.")
         app.unload(session.leave)  # a closed tab releases that visitor's runs and files
         playground_tab(app, _examples())
+        grid_lab_tab(app)
         shapes_tab(app)
         classify_tab(app, session, portrait_examples())
         if session.allow_training:

@@ -2,7 +2,8 @@
 
 Every function returns markdown. The numbers come from `arithmetic` (the same functions
 that size the feature maps) or from `shapes.describe_stack`'s result, so a lesson cannot
-quote a size the computation did not produce.
+quote a size the computation did not produce. The Shapes tab's texts (its table, summary
+and Learn text on weight sharing) live in `shapes_lessons` and are importable from here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from kernels_playground.arithmetic import (
     pool_output_size,
     resolve_padding,
 )
-from kernels_playground.shapes_lessons import (  # the Shapes tab's texts, kept importable here
+from kernels_playground.shapes_lessons import (
     TABLE_COLUMNS,
     display_count,
     mlx_output_cells,

@@ -2,6 +2,8 @@
 
 Every number comes from `shapes.describe_stack`'s result (or from the same counting rules
 applied to the same input), so a lesson cannot quote a count the table does not show.
+Products are written in code spans (`784*400`): in markdown a bare `*` between digits
+starts italics and swallows the stars.
 """
 
 from __future__ import annotations
@@ -143,7 +145,7 @@ def weight_sharing_lesson(stack: StackShapes, input_hw: tuple[int, int], channel
             f"parameters wherever it looks: the same filters slide over every one of its "
             f"{layer.output[0] * layer.output[1]:,} output positions. A dense layer from the "
             f"same {'x'.join(map(str, shape))} input to the same {'x'.join(map(str, layer.output))}"
-            f" output would need {math.prod(shape):,}*{out:,} + {out:,} = {as_dense:,}."
+            f" output would need `{math.prod(shape):,}*{out:,} + {out:,} = {as_dense:,}`."
         )
     if dense:
         layer, shape = dense
@@ -158,14 +160,14 @@ def weight_sharing_lesson(stack: StackShapes, input_hw: tuple[int, int], channel
         )
         text.append(
             f"**Every input to every unit.** {layer.name.capitalize()} connects each of its "
-            f"{shape[0]:,} inputs to each of its {units:,} units: {shape[0]:,}*{units:,} = "
-            f"{shape[0] * units:,} weights plus {units:,} biases. {growth}"
+            f"{shape[0]:,} inputs to each of its {units:,} units: `{shape[0]:,}*{units:,} = "
+            f"{shape[0] * units:,}` weights plus {units:,} biases. {growth}"
         )
         if not conv:
             conv_count = 3 * 3 * channels * 32 + 32
             text.append(
                 f"A 3x3 conv with 32 filters on the same {input_hw[0]}x{input_hw[1]}x{channels} "
-                f"input has 3*3*{channels}*32 + 32 = {conv_count:,} parameters, wherever it "
+                f"input has `3*3*{channels}*32 + 32 = {conv_count:,}` parameters, wherever it "
                 f"looks and whatever the picture's size."
             )
     maps = [layer for layer in stack.layers if layer.kind in SPATIAL_KINDS]
@@ -209,10 +211,10 @@ def shapes_lesson(stack: StackShapes, input_hw: tuple[int, int], channels: int) 
         )
     has_conv = any(layer.kind == "conv" for layer in stack.layers)
     counting = (
-        "Each conv layer has K*K*C_in*C_out weights plus C_out biases, whatever the image "
+        "Each conv layer has `K*K*C_in*C_out` weights plus `C_out` biases, whatever the image "
         "size; its multiply-adds grow with the output area. "
         if has_conv
-        else "A dense layer has N_in*units weights plus units biases. "
+        else "A dense layer has `N_in*units` weights plus `units` biases. "
     )
     basics = (
         f"{counting}{sees} MLX layers take NHWC batches: a single {height}x{width} image must "

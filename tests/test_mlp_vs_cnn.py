@@ -278,13 +278,13 @@ def test_ignored_cells_may_hold_anything():
 def test_the_lesson_explains_weight_sharing_with_the_tables_numbers():
     mlp = shapes_lesson(stack_of(MNIST_MLP), (28, 28), 1)
     assert "Layer 2 (dense 400) connects each of its 784 inputs to each of its 400 units: " \
-        "784*400 = 313,600 weights plus 400 biases" in mlp  # fmt: skip
-    assert "A 3x3 conv with 32 filters on the same 28x28x1 input has 3*3*1*32 + 32 = 320 " \
+        "`784*400 = 313,600` weights plus 400 biases" in mlp  # fmt: skip
+    assert "A 3x3 conv with 32 filters on the same 28x28x1 input has `3*3*1*32 + 32 = 320` " \
         "parameters, wherever it looks" in mlp  # fmt: skip
     cnn = shapes_lesson(stack_of(SMALL_CNN), (28, 28), 1)
     assert "**Weight sharing.** Layer 1 (conv 3x3) has 320 parameters wherever it looks" in cnn
     assert "676 output positions" in cnn  # 26*26
-    assert f"784*21,632 + 21,632 = {784 * 21632 + 21632:,}" in cnn  # the dense equivalent
+    assert f"`784*21,632 + 21,632 = {784 * 21632 + 21632:,}`" in cnn  # the dense equivalent
     assert "**Locality.** Each unit of layer 1 (conv 3x3) reads only a 3x3 patch" in cnn
     assert "by layer 4 (maxpool 2x2) the patch has grown to 10x10" in cnn
     assert "**Translation equivariance.**" in cnn and "a shift of 4 pixel(s)" in cnn
@@ -312,4 +312,4 @@ def test_the_largest_dense_layer_stays_sendable_and_unbuilt():
     assert cells[1][TABLE_COLUMNS.index("parameters")] == "1.80e+16"
     assert cells[1][TABLE_COLUMNS.index("memory")] == "72.1 PB"
     assert "**18,014,398,509,547,520** parameters" in stack_summary(stack)
-    assert "274,877,906,944*65,536 = " in shapes_lesson(stack, (8192, 8192), 4096)
+    assert "`274,877,906,944*65,536 = " in shapes_lesson(stack, (8192, 8192), 4096)

@@ -40,8 +40,8 @@ def test_dense_rows_through_the_api(client):
     assert column(result, "receptive field")[1:] == ["whole input"] * 3
     assert "every shape and every parameter count" in summary
     assert "**478,410** parameters" in summary and "1.91 MB" in summary
-    assert "784*400 = 313,600 weights plus 400 biases" in learn
-    assert "3*3*1*32 + 32 = 320 parameters" in learn
+    assert "`784*400 = 313,600` weights plus 400 biases" in learn
+    assert "`3*3*1*32 + 32 = 320` parameters" in learn
 
 
 @pytest.mark.parametrize(

@@ -246,6 +246,7 @@ def grid_lab_tab(app: gr.Blocks) -> None:
                 )
                 frame = gr.Image(
                     label="input and output at this position",
+                    show_label=False,  # the frame titles its own panels
                     format="png",
                     elem_id="lab-frame",
                     interactive=False,
@@ -256,6 +257,7 @@ def grid_lab_tab(app: gr.Blocks) -> None:
                 )
                 sweep = gr.Image(
                     label="the sweep (animated GIF, download it)",
+                    show_label=False,
                     type="filepath",
                     elem_id="lab-gif",
                     interactive=False,

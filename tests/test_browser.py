@@ -152,3 +152,30 @@ def test_train_tab_preview_and_two_epochs(page):
     # The Classify tab now says the new run answers (its note is refreshed on every visit).
     open_tab(page, "Classify")
     wait_text(page, "#model-note", "trained in this session")
+
+
+def test_grid_lab_pin_scrub_and_play(page):
+    open_tab(page, "Grid lab")
+    wait_text(page, "#lab-step", "Sum = 80")  # the course's Laplacian, computed on page load
+    page.get_by_label("Examples").click()
+    page.get_by_role("option", name="vertical edge kernel on a step edge").click()
+    wait_text(page, "#lab-sizes", "(6 - 3 + 2*0) / 1 + 1 = 4")
+    wait_text(page, "#lab-step", "Output (0, 1)")
+    # A click on an output cell pins it: the step, the row field and the frame follow it.
+    page.locator("#lab-output [data-testid=cell-2-0]").click()
+    wait_text(page, "#lab-step", "Output (2, 0)")
+    sync_api.expect(page.locator("#lab-row input")).to_have_value("2", timeout=WAIT_MS)
+    position = page.locator("#lab-position input[type=number]")
+    sync_api.expect(position).to_have_value("8", timeout=WAIT_MS)  # output (2, 0) of 4x4
+    frame = page.locator("#lab-frame img")
+    frame.wait_for(timeout=WAIT_MS)
+    before = frame.get_attribute("src")
+    # Scrubbing moves the window: a new frame.
+    position.fill("5")
+    position.press("Enter")
+    sync_api.expect(frame).not_to_have_attribute("src", before, timeout=WAIT_MS)
+    sync_api.expect(position).to_have_value("5", timeout=WAIT_MS)
+    page.get_by_role("button", name="Play the whole sweep").click()
+    page.locator("#lab-gif img").wait_for(timeout=WAIT_MS)
+    wait_text(page, "#lab-sweep-note", "all 16 output cells")
+    shoot(page, "grid_lab")

@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
         help="test: the held-out images recorded in the weights (default); all: every image",
     )
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument(
+        "--errors",
+        metavar="DIR",
+        help="also write DIR/errors.json: every evaluated image with its probabilities, "
+        "the misclassified ones first (most confident first)",
+    )
 
     p = commands.add_parser("predict", help="classify images")
     p.add_argument("--weights", required=True, help="a .safetensors file written by train")
@@ -216,6 +222,7 @@ def _metrics_text(metrics: dict, what: str) -> str:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from menny_core import error_analysis as errors
     from menny_core import weights
     from menny_core.dataset import fingerprint, stratified_split
     from menny_core.evaluate import evaluate
@@ -234,18 +241,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     # the detector's extra folders and generated pictures are then read as "train" ones.
     split = stratified_split(samples, 0.0, 0.0, (metadata.get("split") or {}).get("seed", 0))
     if args.split == "test":
-        recorded = metadata.get("split") or {}
-        if "seed" not in recorded:
-            raise MennyError("the weights do not record their split; use --split all")
+        split = errors.recorded_split(folder, metadata)  # a sentence if none is recorded
         if metadata.get("dataset_fingerprint") not in (None, fingerprint(folder)):
             print(
                 "menny evaluate: warning: these are not the files the weights were trained "
                 "on, so the recomputed test split may include training images",
                 file=sys.stderr,
             )
-        split = stratified_split(
-            samples, recorded["val_fraction"], recorded["test_fraction"], recorded["seed"]
-        )
         samples = split.test
         if not samples:
             raise MennyError("the recorded split has no test images; use --split all")
@@ -254,10 +256,19 @@ def _evaluate(args: argparse.Namespace) -> int:
         metrics["detection"] = _detection(model, metadata, folder, split, args.split == "test")
         for key in ("no_face_rate", "stranger_rate", "box_iou", "ece"):
             metrics[key] = metrics["detection"].get(key)
+    if args.errors:
+        report = errors.error_report(
+            model, samples, metadata["classes"], metadata["image_size"],
+            folder.relative, errors.temperature_of(metadata),
+        )  # fmt: skip
+        metrics["errors_file"] = str(errors.write_errors(report, args.errors))
     if args.json:
         print(json.dumps(metrics))
     else:
         print(_metrics_text(metrics, "test images" if args.split == "test" else "images"))
+        if args.errors:
+            wrong = len(report.misclassified())
+            print(f"{wrong} misclassified; every image's probabilities: {metrics['errors_file']}")
         if "detection" in metrics:
             print(_detection_text(metrics["detection"]))
     return 0

@@ -20,8 +20,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from kernels_playground.explain import _number
-from kernels_playground.grid_lab import Lab, pin, position_of
+from kernels_playground.explain import short_number
+from kernels_playground.grid_lab import Lab, cell_text, pin, position_of
 
 MAX_FRAMES = 120
 FRAME_MS = 450  # per output cell: slow enough to follow the window with the eye
@@ -63,10 +63,6 @@ def _text_in(draw: ImageDraw.ImageDraw, box, text: str, colour) -> None:
             return
 
 
-def _label(value: float) -> str:
-    return "-inf" if value == -np.inf else _number(value)
-
-
 def _cell(draw, box, value: float, fill, padding: bool, shown: bool = True) -> None:
     """One cell: its fill, a stroke across a padding cell (so padding never looks like
     input, even under the window), and its number (faint on padding) if `shown`."""
@@ -74,7 +70,7 @@ def _cell(draw, box, value: float, fill, padding: bool, shown: bool = True) -> N
     if padding:
         draw.line((box[0], box[3], box[2], box[1]), fill=HATCH, width=2)
     if shown and box[2] - box[0] >= 16:
-        _text_in(draw, box, _label(value), FAINT if padding else INK)
+        _text_in(draw, box, cell_text(value), FAINT if padding else INK)
 
 
 @dataclass(frozen=True)
@@ -164,7 +160,7 @@ class Sweep:
         _cell(draw, box, pinned.value, WRITTEN, False)
         draw.rectangle(box, outline=INK, width=2)
         caption = (
-            f"{lab.settings.operation}: output ({row}, {col}) = {_number(pinned.value)}"
+            f"{lab.settings.operation}: output ({row}, {col}) = {short_number(pinned.value)}"
             f"   [{index + 1} of {lab.positions}]"
         )
         draw.text((MARGIN, geometry.size[1] - CAPTION + 8), caption, fill=INK, font=_font(14))

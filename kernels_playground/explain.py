@@ -186,7 +186,7 @@ def _position(value: int, name: str, count: int) -> int:
     return int(value)
 
 
-def _number(value: float) -> str:
+def short_number(value: float) -> str:
     """12 for 12.0, 139.906 for 139.90599..., -0.1111 for -1/9: short but honest."""
     rounded = round(float(value), 4)
     if rounded == int(rounded):
@@ -197,11 +197,11 @@ def _number(value: float) -> str:
 def _sum_text(kernel: np.ndarray, patch: np.ndarray, total: float) -> str:
     terms = []
     for k, x in zip(kernel.ravel(), patch.ravel(), strict=True):
-        weight = _number(k)
+        weight = short_number(k)
         if weight.startswith("-"):
             weight = f"({weight})"
-        pixel = _number(x)
+        pixel = short_number(x)
         if pixel.startswith("-"):
             pixel = f"({pixel})"
         terms.append(f"{weight}*{pixel}")
-    return " + ".join(terms) + f" = {_number(total)}"
+    return " + ".join(terms) + f" = {short_number(total)}"

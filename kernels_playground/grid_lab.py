@@ -25,7 +25,7 @@ import numpy as np
 
 from kernels_playground.arithmetic import pool_output_formula
 from kernels_playground.convolve import apply_kernel, conv_geometry, padded_planes
-from kernels_playground.explain import _number, markdown_table, step_at
+from kernels_playground.explain import markdown_table, short_number, step_at
 from kernels_playground.kernels import validate_kernel
 from kernels_playground.lessons import size_sums
 from kernels_playground.number_grids import read_grid
@@ -236,12 +236,12 @@ def _pin_pool(lab: Lab, row: int, col: int, value: float) -> Pinned:
     s, k = lab.settings.stride, lab.settings.window
     cells = [(row * s + u, col * s + v) for u in range(k) for v in range(k)]
     window = lab.shown[row * s : row * s + k, col * s : col * s + k]
-    terms = ", ".join(_number(x) if np.isfinite(x) else "-inf" for x in window.ravel())
+    terms = ", ".join(cell_text(x) for x in window.ravel())
     if lab.settings.operation == "max pooling":
-        total, text = float(window.max()), f"max({terms}) = {_number(window.max())}"
+        total, text = float(window.max()), f"max({terms}) = {short_number(window.max())}"
     else:
         total = float(window.sum()) / window.size
-        text = f"({terms.replace(', ', ' + ')}) / {window.size} = {_number(total)}"
+        text = f"({terms.replace(', ', ' + ')}) / {window.size} = {short_number(total)}"
     if not np.isclose(total, value, rtol=1e-5, atol=1e-4):
         raise RuntimeError(
             f"the pooled map holds {value} at ({row}, {col}), the step gives {total}"
@@ -267,8 +267,8 @@ def _pin_transposed(lab: Lab, row: int, col: int, value: float) -> Pinned:
         )
         return Pinned(row, col, [], value, f"**Output ({row}, {col})**: {what}.")
     lines = [
-        f"- input ({s.i}, {s.j}) = {_number(s.x)} times kernel tap ({s.u}, {s.v}) = "
-        f"{_number(s.k)}: {_number(s.x * s.k)}"
+        f"- input ({s.i}, {s.j}) = {short_number(s.x)} times kernel tap ({s.u}, {s.v}) = "
+        f"{short_number(s.k)}: {short_number(s.x * s.k)}"
         for s in stamps
     ]
     terms = " + ".join(f"{_paren(s.x)}*{_paren(s.k)}" for s in stamps)
@@ -276,11 +276,17 @@ def _pin_transposed(lab: Lab, row: int, col: int, value: float) -> Pinned:
         f"**Output ({row}, {col})** gathers {len(stamps)} stamp(s): each input value x at "
         f"(i, j) adds x * kernel with tap (u, v) landing on (i*S + u*D - P, j*S + v*D - P).\n\n"
         + "\n".join(lines)
-        + f"\n\n`{terms} = {_number(total)}`"
+        + f"\n\n`{terms} = {short_number(total)}`"
     )
     return Pinned(row, col, [(s.i, s.j) for s in stamps], value, markdown)
 
 
+def cell_text(value: float) -> str:
+    """A grid cell as the lab writes it: 12 for 12.0, 0.1111 for 1/9, -inf (max pooling's
+    padding) as -inf."""
+    return "-inf" if value == -np.inf else short_number(value)
+
+
 def _paren(value: float) -> str:
-    text = _number(value)
+    text = short_number(value)
     return f"({text})" if text.startswith("-") else text

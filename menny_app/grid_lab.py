@@ -14,7 +14,6 @@ from gradio.processing_utils import save_bytes_to_cache
 from gradio.utils import get_upload_folder
 
 from kernels_playground.animation import MAX_FRAMES, Sweep, animate
-from kernels_playground.explain import _number
 from kernels_playground.grid_lab import (
     MAX_DILATION,
     MAX_GRID_SIDE,
@@ -24,6 +23,7 @@ from kernels_playground.grid_lab import (
     OPERATIONS,
     Lab,
     Settings,
+    cell_text,
     pin,
     run_lab,
 )
@@ -71,14 +71,10 @@ def _pinned_cell(lab: Lab, pin_row, pin_col) -> tuple[int, int, str]:
 def _table(values: np.ndarray, first_col: int, styles: np.ndarray):
     """A styled table of `values` (the learner's numbers, short), columns numbered from
     `first_col` (negative in the left padding)."""
-    text = [[_label(v) for v in row] for row in values]
+    text = [[cell_text(v) for v in row] for row in values]
     headers = [str(first_col + c) for c in range(values.shape[1])]
     frame = pd.DataFrame(text, columns=headers)
     return frame.style.apply(lambda _: pd.DataFrame(styles, columns=headers), axis=None)
-
-
-def _label(value: float) -> str:
-    return "-inf" if value == -np.inf else _number(value)
 
 
 @for_people

@@ -21,7 +21,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from kernels_playground.explain import short_number
-from kernels_playground.grid_lab import Lab, cell_text, pin, position_of
+from kernels_playground.grid_lab import Lab
+from kernels_playground.grid_steps import cell_text, pin, position_of
 
 MAX_FRAMES = 120
 FRAME_MS = 450  # per output cell: slow enough to follow the window with the eye

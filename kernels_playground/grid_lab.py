@@ -14,7 +14,8 @@ pins any output cell to see which input cells made it, and how. The operations:
 
 Sizes always come from `arithmetic`. Every grid is shown as the kernel sees it: the input
 with its padding cells around it (`Lab.shown`, `Lab.is_padding`), so the window drawn over
-it (`Pinned.cells`) may cover padding, and the app shows those cells differently.
+it (grid_steps.Pinned.cells) may cover padding, and the app shows those cells differently.
+One output cell explained (the pinned one, or a frame of the sweep) is in `grid_steps`.
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ import numpy as np
 
 from kernels_playground.arithmetic import pool_output_formula
 from kernels_playground.convolve import apply_kernel, conv_geometry, padded_planes
-from kernels_playground.explain import markdown_table, short_number, step_at
 from kernels_playground.kernels import validate_kernel
 from kernels_playground.lessons import size_sums
 from kernels_playground.number_grids import read_grid
 from kernels_playground.pooling import pool
 from kernels_playground.spec import ConvSpec
-from kernels_playground.transposed import Transposed, conv_transpose, size_lines, stamps_at
+from kernels_playground.transposed import Transposed, conv_transpose, size_lines
 from menny_base.errors import MennyError
+from menny_base.images import LUMA_BT601, load_rgb
 from menny_base.numbers import whole
 
 MAX_GRID_SIDE = 16
@@ -70,6 +71,21 @@ def parse_lab_kernel(grid: object) -> np.ndarray:
     """The lab's kernel, at most 7x7: float32 (KH, KW), read like the input grid."""
     too_large = "kernel weights must be between -1,000,000 and 1,000,000"
     return validate_kernel(read_grid(grid, "kernel", MAX_LAB_KERNEL, too_large))
+
+
+def grid_text(values: object) -> str:
+    """A grid as the lab's text box shows it: one row per line, numbers apart by two spaces."""
+    return "\n".join("  ".join(f"{value:g}" for value in row) for row in np.asarray(values))
+
+
+def picture_grid(picture: object, side: int = MAX_GRID_SIDE) -> np.ndarray:
+    """A picture as a grid of grey levels 0..255 (whole numbers), its longer side shrunk to
+    `side` cells (Lanczos, aspect kept): what a CNN's first layer sees, small enough to
+    follow by hand. picture: anything images.load_rgb reads (a path, bytes, an array).
+    Grey is the BT.601 luminance 0.299 R + 0.587 G + 0.114 B, as the playground uses."""
+    side = whole(side, "grid side", 1, MAX_GRID_SIDE)
+    rgb = load_rgb(picture, max_side=side)
+    return np.rint(rgb.astype(np.float32) @ LUMA_BT601).astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -127,7 +143,7 @@ def run_lab(grid: object, kernel: object, settings: Settings) -> Lab:
     values = parse_grid(grid)
     operation, height, width = settings.operation, *values.shape
     if operation == "convolution":
-        spec = _conv_spec(parse_lab_kernel(kernel), settings)
+        spec = conv_spec(parse_lab_kernel(kernel), settings)
         geometry = conv_geometry((height, width), spec, ("grid height", "grid width"))
         output = apply_kernel(values.astype(np.float32), spec)
         top, _, left, _ = geometry.pad
@@ -143,7 +159,7 @@ def run_lab(grid: object, kernel: object, settings: Settings) -> Lab:
         )
     if operation == "transposed convolution":
         weights = parse_lab_kernel(kernel)
-        t = _transposed(settings)
+        t = transposed_of(settings)
         sizes = size_lines((height, width), weights.shape, t)  # refuses what MLX sizes otherwise
         output = conv_transpose(values, weights, t)
         return _lab(settings, values, weights, output, values, (0, 0), sizes)
@@ -173,14 +189,14 @@ def _lab(settings, values, kernel, output, shown, origin, sizes) -> Lab:
     return Lab(settings, values, kernel, output, shown, is_padding, origin, sizes)
 
 
-def _conv_spec(kernel: np.ndarray, settings: Settings) -> ConvSpec:
+def conv_spec(kernel: np.ndarray, settings: Settings) -> ConvSpec:
     padding = settings.padding
     if settings.edge == "valid" and padding:
         raise MennyError(f"edge 'valid' means no padding, so padding must be 0, got {padding}")
     return ConvSpec(kernel, settings.stride, padding, settings.edge, settings.dilation)
 
 
-def _transposed(settings: Settings) -> Transposed:
+def transposed_of(settings: Settings) -> Transposed:
     return Transposed(settings.stride, settings.padding, settings.output_padding, settings.dilation)
 
 
@@ -189,104 +205,3 @@ def _pool_formula(axis: str, size: int, window: int, stride: int, padding: int) 
         return pool_output_formula(size, window, stride, padding)
     except MennyError as error:
         raise MennyError(f"grid {axis}: {error}") from None
-
-
-@dataclass(frozen=True)
-class Pinned:
-    """One output cell explained. cells: the (row, col) cells of `Lab.shown` it reads
-    (transposed: the input cells that stamp onto it); value: the output there;
-    markdown: the products (or the max, or the mean) and the sum, in the learner's numbers."""
-
-    row: int
-    col: int
-    cells: list[tuple[int, int]]
-    value: float
-    markdown: str
-
-
-def position_of(lab: Lab, index: int) -> tuple[int, int]:
-    """The output (row, col) of the index-th cell in reading order (row by row)."""
-    index = whole(index, "output position", 0, lab.positions - 1)
-    return divmod(index, lab.output.shape[1])
-
-
-def pin(lab: Lab, row: int, col: int) -> Pinned:
-    """Explain output (row, col): which cells of `lab.shown` it reads and the arithmetic."""
-    rows, cols = lab.output.shape
-    row = whole(row, "output row", 0, rows - 1)
-    col = whole(col, "output column", 0, cols - 1)
-    value = float(lab.output[row, col])
-    operation = lab.settings.operation
-    if operation == "convolution":
-        spec = _conv_spec(lab.kernel, lab.settings)
-        step = step_at(lab.grid.astype(np.float32), spec, row, col, feature_map=lab.output)
-        w, (top, left) = step.window, lab.origin
-        cells = [
-            (top + w.top + u * w.dilation, left + w.left + v * w.dilation)
-            for u in range(spec.kernel.shape[0])
-            for v in range(spec.kernel.shape[1])
-        ]
-        return Pinned(row, col, cells, value, step.markdown())
-    if operation == "transposed convolution":
-        return _pin_transposed(lab, row, col, value)
-    return _pin_pool(lab, row, col, value)
-
-
-def _pin_pool(lab: Lab, row: int, col: int, value: float) -> Pinned:
-    s, k = lab.settings.stride, lab.settings.window
-    cells = [(row * s + u, col * s + v) for u in range(k) for v in range(k)]
-    window = lab.shown[row * s : row * s + k, col * s : col * s + k]
-    terms = ", ".join(cell_text(x) for x in window.ravel())
-    if lab.settings.operation == "max pooling":
-        total, text = float(window.max()), f"max({terms}) = {short_number(window.max())}"
-    else:
-        total = float(window.sum()) / window.size
-        text = f"({terms.replace(', ', ' + ')}) / {window.size} = {short_number(total)}"
-    if not np.isclose(total, value, rtol=1e-5, atol=1e-4):
-        raise RuntimeError(
-            f"the pooled map holds {value} at ({row}, {col}), the step gives {total}"
-        )
-    markdown = (
-        f"**Output ({row}, {col})**: the {k}x{k} window at rows {row * s - lab.origin[0]}.."
-        f"{row * s + k - 1 - lab.origin[0]}, columns {col * s - lab.origin[1]}.."
-        f"{col * s + k - 1 - lab.origin[1]} of the input.\n\nWindow:\n\n"
-        f"{markdown_table(np.where(np.isfinite(window), window, -np.inf))}\n\n`{text}`"
-    )
-    return Pinned(row, col, cells, value, markdown)
-
-
-def _pin_transposed(lab: Lab, row: int, col: int, value: float) -> Pinned:
-    stamps = stamps_at(lab.grid, lab.kernel, _transposed(lab.settings), row, col)
-    total = sum(s.x * s.k for s in stamps)
-    if not np.isclose(total, value, rtol=1e-5, atol=1e-3):
-        raise RuntimeError(f"the output holds {value} at ({row}, {col}), the stamps give {total}")
-    if not stamps:
-        what = (
-            "no input stamps its kernel here (the stride leaves a gap, or this is output "
-            "padding), so it stays 0"
-        )
-        return Pinned(row, col, [], value, f"**Output ({row}, {col})**: {what}.")
-    lines = [
-        f"- input ({s.i}, {s.j}) = {short_number(s.x)} times kernel tap ({s.u}, {s.v}) = "
-        f"{short_number(s.k)}: {short_number(s.x * s.k)}"
-        for s in stamps
-    ]
-    terms = " + ".join(f"{_paren(s.x)}*{_paren(s.k)}" for s in stamps)
-    markdown = (
-        f"**Output ({row}, {col})** gathers {len(stamps)} stamp(s): each input value x at "
-        f"(i, j) adds x * kernel with tap (u, v) landing on (i*S + u*D - P, j*S + v*D - P).\n\n"
-        + "\n".join(lines)
-        + f"\n\n`{terms} = {short_number(total)}`"
-    )
-    return Pinned(row, col, [(s.i, s.j) for s in stamps], value, markdown)
-
-
-def cell_text(value: float) -> str:
-    """A grid cell as the lab writes it: 12 for 12.0, 0.1111 for 1/9, -inf (max pooling's
-    padding) as -inf."""
-    return "-inf" if value == -np.inf else short_number(value)
-
-
-def _paren(value: float) -> str:
-    text = short_number(value)
-    return f"({text})" if text.startswith("-") else text

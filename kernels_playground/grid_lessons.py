@@ -12,18 +12,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kernels_playground.explain import markdown_table
-from kernels_playground.grid_lab import Lab, Settings
+from kernels_playground.grid_lab import Lab, Settings, grid_text
 from kernels_playground.transposed import pixel_shuffle, shuffle_channels, upsample
 
 MAX_SHOWN_SIDE = 32  # an upsampled grid wider than this is described, not tabled
 
 
-def _text(rows) -> str:
-    """A grid as the lab's text box shows it: one row per line, numbers apart by two spaces."""
-    return "\n".join("  ".join(f"{value:g}" for value in row) for row in np.asarray(rows))
-
-
-STEP_EDGE = _text([[255, 255, 255, 0, 0, 0]] * 6)  # bright left half, dark right half
+STEP_EDGE = grid_text([[255, 255, 255, 0, 0, 0]] * 6)  # bright left half, dark right half
 SQUARE = np.full((10, 10), 20)
 SQUARE[3:7, 3:7] = 200  # a bright square on a dark ground: a 10x10 picture
 
@@ -42,8 +37,8 @@ class Example:
 
 EXAMPLES: dict[str, Example] = {
     "the course's Laplacian on a 3x3 patch": Example(
-        _text([[140, 120, 120], [225, 220, 205], [255, 250, 230]]),
-        _text([[0, -1, 0], [-1, 4, -1], [0, -1, 0]]),
+        grid_text([[140, 120, 120], [225, 220, 205], [255, 250, 230]]),
+        grid_text([[0, -1, 0], [-1, 4, -1], [0, -1, 0]]),
         note=(
             "The course's worked example. The course prints **60**, but the sum is "
             "`4*220 - (120+225+205+250) = 880 - 800 = 80`: the course's 60 is a misprint, and "
@@ -52,7 +47,7 @@ EXAMPLES: dict[str, Example] = {
     ),
     "vertical edge kernel on a step edge": Example(
         STEP_EDGE,
-        _text([[1, 0, -1]] * 3),
+        grid_text([[1, 0, -1]] * 3),
         pinned=(0, 1),
         note=(
             "The chapter's vertical-edge kernel (left column minus right column). Where the "
@@ -61,7 +56,7 @@ EXAMPLES: dict[str, Example] = {
     ),
     "horizontal edge kernel on the same step edge": Example(
         STEP_EDGE,
-        _text([[1, 1, 1], [0, 0, 0], [-1, -1, -1]]),
+        grid_text([[1, 1, 1], [0, 0, 0], [-1, -1, -1]]),
         pinned=(0, 1),
         note=(
             "The chapter's horizontal-edge kernel (top row minus bottom row) on the same "
@@ -70,34 +65,34 @@ EXAMPLES: dict[str, Example] = {
         ),
     ),
     "3x3 kernel on a 3x3 image, no padding": Example(
-        _text([[1, 2, 3], [4, 5, 6], [7, 8, 9]]),
-        _text([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
+        grid_text([[1, 2, 3], [4, 5, 6], [7, 8, 9]]),
+        grid_text([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
         note=(
             "The kernel fits the image exactly once, so the output is **one number**: "
             "`(3 - 3 + 2*0) / 1 + 1 = 1`. Add padding 1 to get a 3x3 output."
         ),
     ),
     "2x2 max pooling of a 4x4 grid": Example(
-        _text([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]),
+        grid_text([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]),
         "1",
         Settings("max pooling", stride=2, window=2),
         note="Each 2x2 block keeps its largest number: a 4x4 grid becomes 2x2, no weights.",
     ),
     "2x2 average pooling of a 4x4 grid": Example(
-        _text([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]),
+        grid_text([[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]),
         "1",
         Settings("average pooling", stride=2, window=2),
         note="Each 2x2 block keeps its mean: (1 + 1 + 5 + 6) / 4 = 3.25 for the first.",
     ),
     "stride 2 on a 7x7 grid": Example(
-        _text(np.arange(1, 50).reshape(7, 7)),
-        _text(np.ones((3, 3))),
+        grid_text(np.arange(1, 50).reshape(7, 7)),
+        grid_text(np.ones((3, 3))),
         Settings(stride=2),
         note="Play the sweep: the window jumps 2 cells at a time, so a 7x7 grid gives 3x3.",
     ),
     "transposed convolution, stride 2: 2x2 to 4x4": Example(
-        _text([[1, 2], [3, 4]]),
-        _text(np.ones((3, 3))),
+        grid_text([[1, 2], [3, 4]]),
+        grid_text(np.ones((3, 3))),
         Settings("transposed convolution", stride=2, padding=1, output_padding=1),
         pinned=(1, 1),
         note=(
@@ -107,8 +102,8 @@ EXAMPLES: dict[str, Example] = {
         ),
     ),
     "a small picture: a bright square, Sobel x": Example(
-        _text(SQUARE),
-        _text([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
+        grid_text(SQUARE),
+        grid_text([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]),
         Settings(padding=1),
         pinned=(4, 2),
         note=(

@@ -7,6 +7,8 @@ grid_lessons); the handlers here read the widgets, call the cores and colour the
 
 from __future__ import annotations
 
+from dataclasses import astuple
+
 import gradio as gr
 import numpy as np
 import pandas as pd
@@ -23,13 +25,14 @@ from kernels_playground.grid_lab import (
     OPERATIONS,
     Lab,
     Settings,
-    cell_text,
-    pin,
+    grid_text,
+    picture_grid,
     run_lab,
 )
 from kernels_playground.grid_lessons import EXAMPLES, lab_lesson, upsampling_markdown
+from kernels_playground.grid_steps import cell_text, pin
 from kernels_playground.spec import EDGES
-from menny_app.inputs import for_people, one_of, whole_from, widgets_for
+from menny_app.inputs import for_people, load_image, one_of, whole_from, widgets_for
 from menny_base.errors import MennyError
 
 FIRST = next(iter(EXAMPLES))
@@ -157,21 +160,15 @@ def grid_example(name):
     output padding, pool window, pinned row and column, and what to notice."""
     if name not in EXAMPLES:
         raise MennyError(f"example must be one of {', '.join(EXAMPLES)}, got {name!r}")
-    chosen = EXAMPLES[name]
-    s = chosen.settings
-    return (
-        chosen.grid,
-        chosen.kernel,
-        s.operation,
-        s.stride,
-        s.padding,
-        s.edge,
-        s.dilation,
-        s.output_padding,
-        s.window,
-        *chosen.pinned,
-        chosen.note,
-    )
+    chosen = EXAMPLES[name]  # Settings' fields are in the order of the knobs
+    return chosen.grid, chosen.kernel, *astuple(chosen.settings), *chosen.pinned, chosen.note
+
+
+@for_people
+def grid_from_picture(picture):
+    """An uploaded picture as the input grid: its grey levels 0..255, at most 16x16."""
+    image, _ = load_image(picture, "upload a picture first")
+    return grid_text(picture_grid(image))
 
 
 def grid_lab_tab(app: gr.Blocks) -> None:
@@ -188,6 +185,13 @@ def grid_lab_tab(app: gr.Blocks) -> None:
                     list(EXAMPLES), value=FIRST, label="Examples", elem_id="lab-examples"
                 )
                 about = gr.Markdown(start.note, elem_id="lab-about")
+                picture = gr.Image(
+                    type="filepath",
+                    sources=["upload", "clipboard"],
+                    label=f"Or a picture: its grey levels, at most {MAX_GRID_SIDE}x{MAX_GRID_SIDE}",
+                    height=140,
+                    elem_id="lab-picture",
+                )
                 with gr.Row():
                     grid = gr.Textbox(
                         start.grid,
@@ -303,3 +307,7 @@ def grid_lab_tab(app: gr.Blocks) -> None:
     example.select(grid_example, example, [*knobs, about], api_name="grid_example").then(
         api_visibility="undocumented", **update
     ).then(**follow)
+    # preprocess=False: a bad file reaches load_image and its sentence (see uploaded_file).
+    picture.upload(
+        grid_from_picture, picture, grid, preprocess=False, api_name="grid_from_picture"
+    ).then(api_visibility="undocumented", **update).then(**follow)

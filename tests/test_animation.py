@@ -17,8 +17,9 @@ from kernels_playground.animation import (
     frame,
     layout,
 )
-from kernels_playground.grid_lab import Settings, pin, position_of, run_lab
+from kernels_playground.grid_lab import Settings, run_lab
 from kernels_playground.grid_lessons import EXAMPLES
+from kernels_playground.grid_steps import pin, position_of
 from menny_base.errors import MennyError
 
 

@@ -11,13 +11,14 @@ from scipy import ndimage, signal
 from kernels_playground.grid_lab import (
     MAX_GRID_SIDE,
     Settings,
+    grid_text,
     parse_grid,
     parse_lab_kernel,
-    pin,
-    position_of,
+    picture_grid,
     run_lab,
 )
 from kernels_playground.grid_lessons import EXAMPLES, lab_lesson, upsampling_markdown
+from kernels_playground.grid_steps import pin, position_of
 from menny_base.errors import MennyError
 
 LAPLACIAN = "0 -1 0\n-1 4 -1\n0 -1 0"
@@ -290,3 +291,16 @@ def test_bad_settings_and_positions_get_one_sentence():
         parse_grid(np.array([[np.nan]]))
     with pytest.raises(MennyError, match=r"^the kernel must be text or a list of rows"):
         parse_lab_kernel(3)
+
+
+def test_a_picture_becomes_a_grid_of_grey_levels():
+    picture = np.zeros((32, 64, 3), np.uint8)
+    picture[:, 32:] = 255  # dark left half, white right half
+    picture[:16, :16] = (255, 0, 0)  # a red corner: BT.601 grey 0.299 * 255 = 76
+    grid = picture_grid(picture)
+    assert grid.shape == (8, 16)  # the longer side shrunk to 16, the aspect kept
+    assert grid[6, 1] == 0 and grid[6, 14] == 255 and grid[1, 1] == 76
+    assert parse_grid(grid_text(grid)).tolist() == grid.tolist()
+    assert picture_grid(picture, side=4).shape == (2, 4)
+    with pytest.raises(MennyError, match=r"^grid side must be between 1 and 16, got 17$"):
+        picture_grid(picture, side=17)

@@ -2,14 +2,20 @@
 /grid_frame, /grid_animation and /grid_example compute what kernels_playground computes,
 and say its sentences for bad input."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 from kernels_playground.animation import MAX_FRAMES, Sweep
-from kernels_playground.grid_lab import Settings, run_lab
+from kernels_playground.grid_lab import Settings, picture_grid, run_lab
 from kernels_playground.grid_lessons import EXAMPLES
+from menny_base.images import load_rgb
+
+STAR = Path(__file__).resolve().parents[1] / "demo_assets" / "siemens_star.png"
 
 PATCH = "140 120 120\n225 220 205\n255 250 230"
 LAPLACIAN = "0 -1 0\n-1 4 -1\n0 -1 0"
@@ -134,3 +140,12 @@ def test_a_frame_and_the_animation_over_the_api(client):
     big = "\n".join(["1 " * 16] * 16)
     _, note = client.predict(big, "1", *KNOBS.values(), api_name="/grid_animation")
     assert note.startswith(f"The sweep has 256 output cells, more than the {MAX_FRAMES} frames")
+
+
+def test_an_uploaded_picture_becomes_the_input_grid(client):
+    text = client.predict(handle_file(str(STAR)), api_name="/grid_from_picture")
+    grid = np.array([row.split() for row in text.splitlines()], float)
+    assert grid.shape == (16, 16)
+    np.testing.assert_allclose(grid, picture_grid(load_rgb(STAR)), atol=1)
+    with pytest.raises(AppError, match=r"test_grid_lab_api\.py is not an image Pillow can read"):
+        client.predict(handle_file(__file__), api_name="/grid_from_picture")

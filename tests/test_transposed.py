@@ -9,7 +9,8 @@ import pytest
 from scipy import ndimage
 
 from kernels_playground.arithmetic import transposed_conv_output_size
-from kernels_playground.grid_lab import Settings, pin, position_of, run_lab
+from kernels_playground.grid_lab import Settings, run_lab
+from kernels_playground.grid_steps import pin, position_of
 from kernels_playground.transposed import (
     Transposed,
     conv_transpose,

@@ -178,4 +178,10 @@ def test_grid_lab_pin_scrub_and_play(page):
     page.get_by_role("button", name="Play the whole sweep").click()
     page.locator("#lab-gif img").wait_for(timeout=WAIT_MS)
     wait_text(page, "#lab-sweep-note", "all 16 output cells")
+    # For the picture: the small picture with padding 1, its padding cells in the window.
+    page.get_by_label("Examples").click()
+    page.get_by_role("option", name="a small picture: a bright square, Sobel x").click()
+    wait_text(page, "#lab-step", "Output (4, 2)")
+    page.get_by_role("button", name="Play the whole sweep").click()
+    wait_text(page, "#lab-sweep-note", "all 100 output cells")
     shoot(page, "grid_lab")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from menny_app.analysis import erf_and_shift_panels
 from menny_app.inputs import for_people, load_image
 from menny_app.session import Session, with_session
 from menny_core.explain_photo import explain_photo
@@ -68,6 +69,7 @@ def classify_tab(app: gr.Blocks, session: Session, portraits: list[str]) -> None
         )
         with gr.Accordion("Learn", open=False):
             learn = gr.Markdown()
+        erf_and_shift_panels(session, photo)  # what the units listen to; moving the face
         with gr.Accordion("The detector's answer as data", open=False):
             detection = gr.JSON(label="verdict, face probability, box [x, y, w, h] in pixels")
     event = dict(

@@ -12,6 +12,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from menny_app.analysis import errors_panel, save_error_report
 from menny_app.inputs import (
     PORTRAITS,
     flag,
@@ -119,9 +120,12 @@ def train(
 
     def keep(result) -> SavedRun:  # the visitor's run `number`, and their Classify model
         summary = f"{config.variant}, {len(result.history)} epoch(s), on {label}"
-        return session.visitors.save_run(
-            visitor, number, summary, lambda path: save(path, result.model, result.metadata())
-        )
+
+        def write(path: Path) -> None:  # the weights, and the test images' errors.json
+            save(path, result.model, result.metadata())
+            save_error_report(result, folder, path)
+
+        return session.visitors.save_run(visitor, number, summary, write)
 
     yield from _show(run_training(folder, config, run, keep), config, progress)
 
@@ -340,6 +344,7 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
             label="Confusion matrix (rows: true class, columns: predicted)",
             interactive=False,
         )
+        errors_panel(session, confusion)  # click a cell: the images behind it
         reliability = gr.Image(
             label="Reliability diagram of the test faces: accuracy (bars) against confidence; "
             "a calibrated Menny follows the grey diagonal",

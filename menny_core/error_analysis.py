@@ -228,3 +228,18 @@ def read_errors(path: str | os.PathLike) -> ErrorReport:
         if isinstance(error, MennyError):
             raise
         raise MennyError(f"{Path(path).name} cannot be read as a Menny errors file") from None
+
+
+def report_of_run(result, folder: ImageFolder) -> ErrorReport | None:
+    """The error report of a finished `train.TrainResult` on its own test split of
+    `folder` (None when the split kept no test images or the run was cancelled)."""
+    if not result.split.test or result.test_metrics is None:
+        return None
+    return error_report(
+        result.model,
+        result.split.test,
+        result.classes,
+        result.config.image_size,
+        folder.relative,
+        result.thresholds.temperature,
+    )

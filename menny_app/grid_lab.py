@@ -1,8 +1,9 @@
 """The Grid lab tab: a grid of numbers, a kernel, one operation, and any output cell
 explained; the sliding window scrubbed frame by frame or played as an animated GIF.
 
-Every computation is in kernels_playground (grid_lab, transposed, animation,
-grid_lessons); the handlers here read the widgets, call the cores and colour the tables.
+Every computation is in kernels_playground (grid_lab, grid_steps, transposed, animation,
+grid_lessons); the handlers here read the widgets, call the cores and colour the tables
+with the animation's colours.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ import pandas as pd
 from gradio.processing_utils import save_bytes_to_cache
 from gradio.utils import get_upload_folder
 
-from kernels_playground.animation import MAX_FRAMES, Sweep, animate
+from kernels_playground.animation import (
+    MAX_FRAMES,
+    PADDED_WINDOW,
+    PADDING,
+    WINDOW,
+    WRITTEN,
+    Sweep,
+    animate,
+)
 from kernels_playground.grid_lab import (
     MAX_DILATION,
     MAX_GRID_SIDE,
@@ -36,11 +45,17 @@ from menny_app.inputs import for_people, load_image, one_of, whole_from, widgets
 from menny_base.errors import MennyError
 
 FIRST = next(iter(EXAMPLES))
-# Cell colours, as the animation draws them: the window, padding, the cell written.
-WINDOW_CSS = "background-color: #ffc400; font-weight: bold"
-PADDED_WINDOW_CSS = "background-color: #ffe8a0; color: #8a8f99; text-decoration: line-through"
-PADDING_CSS = "background-color: #e1e4eb; color: #8a8f99; font-style: italic"
-PINNED_CSS = "background-color: #ff8c00; font-weight: bold"
+
+
+# Cell colours: the animation's (the window, padding, the cell written), as CSS.
+def _css(rgb: tuple[int, int, int]) -> str:
+    return "background-color: #{:02x}{:02x}{:02x}".format(*rgb)
+
+
+WINDOW_CSS = f"{_css(WINDOW)}; font-weight: bold"
+PADDED_WINDOW_CSS = f"{_css(PADDED_WINDOW)}; color: #8a8f99; text-decoration: line-through"
+PADDING_CSS = f"{_css(PADDING)}; color: #8a8f99; font-style: italic"
+PINNED_CSS = f"{_css(WRITTEN)}; font-weight: bold"
 
 
 def _lab(grid, kernel, operation, stride, padding, edge, dilation, output_padding, pool_window):

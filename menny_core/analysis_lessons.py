@@ -12,6 +12,8 @@ from menny_core.markdown import escape
 from menny_core.receptive import ErfMap
 from menny_core.translation import ShiftResult
 
+SMALLER = 0.9  # "smaller than the square": half the mass within 90% of the even field's side
+
 
 def _share(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.0%}"
@@ -61,22 +63,29 @@ def erf_lesson(trained: ErfMap, untrained: ErfMap) -> str:
         f"{_share(untrained.share)} |",
         f"| centred square holding half the mass | {trained.half_side:.0f} px | "
         f"{untrained.half_side:.0f} px |",
+        f"| the same if the square's pixels counted alike | {trained.even_side:.0f} px | "
+        f"{untrained.even_side:.0f} px |",
         "",
     ]
-    if not math.isnan(trained.half_side) and trained.half_side < min(r, side):
+    even = trained.even_side
+    if not math.isnan(trained.half_side) and trained.half_side < SMALLER * even:
         text.append(
-            f"Half of the trained unit's gradient lies within {trained.half_side:.0f} pixels "
-            f"of the {min(r, side)} the square spans: the effective field is smaller than the "
-            "theoretical one, as the course says. Pixels in the middle of the square reach the "
-            "unit along many paths through the stacked kernels, those at its edge along few."
+            f"If every pixel of the square counted alike, half the mass would need a centred "
+            f"square of {even:.0f} pixels; the trained unit's half fits in "
+            f"{trained.half_side:.0f}. The effective field is smaller than the theoretical one "
+            "and piles up in the middle, as the course says: pixels in the middle of the "
+            "square reach the unit along many paths through the stacked kernels, those at "
+            "its edge along few."
         )
     else:
         text.append(
-            "Here the effective field is not smaller than the square: the claim does not "
-            "show for this unit (try a deeper layer)."
+            f"If every pixel of the square counted alike, half the mass would need a centred "
+            f"square of {even:.0f} pixels; this unit needs {trained.half_side:.0f}, so the "
+            "course's claim (a smaller, roughly Gaussian effective field) does not show for "
+            "it: try another channel or a deeper layer."
         )
     text.append(
-        "Menny standardises each picture first (its own mean and spread), so every pixel "
+        "\nMenny standardises each picture first (its own mean and spread), so every pixel "
         "nudges every unit a little: that is the faint glow outside the square, and why the "
         "share is not 100%."
     )

@@ -49,6 +49,8 @@ class ErfMap:
     field:  the theoretical field (size r, jump j, start) of the layer.
     share:  gradient mass inside the square / all of it, 0..1 (NaN if no gradient at all).
     half_side: side of the smallest centred square holding half the mass (NaN likewise).
+    even_side: the same for a field that weighed every pixel of the square alike: the
+            yardstick for "smaller than the theoretical field" (about r / sqrt 2).
     """
 
     stage: str
@@ -59,6 +61,7 @@ class ErfMap:
     field: ReceptiveField
     share: float
     half_side: float
+    even_side: float
     images: int
 
 
@@ -156,9 +159,11 @@ def effective_field(model: MennyCNN, images: mx.array, stage: str, channel: int)
     side = images.shape[1]
     square = field_square(field, row, col, side)
     centre = (field.start + row * field.jump, field.start + col * field.jump)
+    even = np.zeros_like(heat)
+    even[square[0] : square[2], square[1] : square[3]] = 1.0
     return ErfMap(
-        stage, channel, heat, (row, col), square, field,
-        mass_share(heat, square), half_mass_side(heat, centre), images.shape[0],
+        stage, channel, heat, (row, col), square, field, mass_share(heat, square),
+        half_mass_side(heat, centre), half_mass_side(even, centre), images.shape[0],
     )  # fmt: skip
 
 

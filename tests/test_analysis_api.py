@@ -146,3 +146,17 @@ def test_a_visitors_run_brings_its_own_errors(app_url, running_app, tmp_path):
     _, _, learn = visitor.predict("block 1 conv", 0, 32, api_name="/erf")
     assert f"averaged over {total} test image(s)" in learn  # the run's own, fewer than 32
     assert "block 4" in error_of(lambda: visitor.predict("block 4 conv", 0, 4, api_name="/erf"))
+
+
+def test_a_click_on_the_matrix_picks_its_cell():
+    """The confusion matrix's select event: row = true class, column = predicted class
+    (the first column holds the names: a click there picks the diagonal)."""
+    import gradio as gr
+    import pandas as pd
+
+    from menny_app.analysis import pick_cell
+
+    table = pd.DataFrame([[3, 1], [0, 4]], columns=["a", "b"])
+    table.insert(0, "true \\ predicted", ["a", "b"])
+    assert pick_cell(table, gr.SelectData(None, {"index": [0, 2], "value": 1})) == ("a", "b")
+    assert pick_cell(table, gr.SelectData(None, {"index": [1, 0], "value": "b"})) == ("b", "b")

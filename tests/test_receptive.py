@@ -109,6 +109,7 @@ def test_share_is_one_when_the_field_covers_the_input():
     shallow = effective_field(tiny(), wide, "block 1 conv", 1)
     assert 0.0 <= shallow.share <= 1.0
     assert shallow.square == (11, 11, 14, 14)
+    assert shallow.even_side == 3.0  # the centre pixel alone is 1/9 of an even 3x3 field
 
 
 def test_bad_requests_get_one_sentence():

@@ -143,12 +143,10 @@ def erf(session: Session, layer, channel, images=16, request: gr.Request = None)
     report, _ = _report(session, request)
     batch = _test_images(report, int(predictor.metadata["image_size"]), count)
     trained = effective_field(predictor.model, batch, layer, channel)
-    untrained = effective_field(untrained_twin(predictor.model, 0), batch, layer, channel)
-    return (
-        erf_picture(trained),
-        erf_picture(untrained),
-        f"{note}\n\n" + erf_lesson(trained, untrained),
-    )
+    seed = int((predictor.metadata.get("config") or {}).get("seed", 0))  # training's own
+    untrained = effective_field(untrained_twin(predictor.model, seed), batch, layer, channel)
+    lesson = erf_lesson(trained, untrained, seed)
+    return erf_picture(trained), erf_picture(untrained), f"{note}\n\n{lesson}"
 
 
 @for_people
@@ -212,7 +210,7 @@ def erf_and_shift_panels(session: Session, photo: gr.Image) -> None:
             measure = gr.Button("Measure the effective receptive field")
         with gr.Row():
             trained = gr.Image(label="Trained: |d unit / d pixel| and the theoretical square")
-            untrained = gr.Image(label="Untrained (seed 0), same unit")
+            untrained = gr.Image(label="Untrained: the weights training started from, same unit")
         erf_learn = gr.Markdown(elem_id="erf-learn")
         with gr.Row():
             shift_pixels = gr.Slider(-32, 32, 8, step=1, label="Shift (pixels)", elem_id="shift")

@@ -45,7 +45,7 @@ def errors_summary(report: ErrorReport, source: str) -> str:
     return " ".join(lines)
 
 
-def erf_lesson(trained: ErfMap, untrained: ErfMap) -> str:
+def erf_lesson(trained: ErfMap, untrained: ErfMap, seed: int = 0) -> str:
     """What the two ERF maps show, in their numbers, and whether the course's claim
     (smaller than the square, roughly Gaussian) holds here."""
     field = trained.field
@@ -57,7 +57,7 @@ def erf_lesson(trained: ErfMap, untrained: ErfMap) -> str:
         f"{trained.images} test image(s). Theoretical receptive field (cyan square): "
         f"r = {r} pixels{clipped}, `{field.formula}`.",
         "",
-        "| | trained | untrained (same architecture, seed 0) |",
+        f"| | trained | untrained (the weights training started from, seed {seed}) |",
         "|---|---|---|",
         f"| gradient mass inside the square | {_share(trained.share)} | "
         f"{_share(untrained.share)} |",

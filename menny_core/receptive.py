@@ -22,6 +22,7 @@ the square, which the share honestly counts.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import mlx.core as mx
@@ -168,10 +169,21 @@ def effective_field(model: MennyCNN, images: mx.array, stage: str, channel: int)
 
 
 def untrained_twin(model: MennyCNN, seed: int = 0) -> MennyCNN:
-    """A fresh Menny of the same architecture, initialised from `seed`: what training
-    started from (same seed, same numbers every time), in eval mode."""
-    mx.random.seed(whole(seed, "seed", 0))
-    twin = MennyCNN(model.num_classes, model.variant, model.dropout_rate, model.detector)
+    """A fresh Menny of the same architecture, initialised from `seed`, in eval mode.
+
+    `train` seeds MLX with its config's seed and builds the model straight away, so with
+    that seed this is exactly the network training started from. Seeding sets MLX's one
+    global random state, which a training thread may be drawing dropout masks from: each
+    architecture and seed is therefore built once per process and kept (read-only use).
+    """
+    return _twin(model.num_classes, model.variant, model.dropout_rate, model.detector,
+                 whole(seed, "seed", 0))  # fmt: skip
+
+
+@functools.lru_cache(maxsize=8)
+def _twin(classes: int, variant: str, dropout: float, detector: bool, seed: int) -> MennyCNN:
+    mx.random.seed(seed)
+    twin = MennyCNN(classes, variant, dropout, detector)
     mx.eval(twin.parameters())
     twin.eval()
     return twin

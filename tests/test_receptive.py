@@ -141,3 +141,24 @@ def test_picture_draws_the_square():
     assert picture.shape == (64, 64, 3) and picture.dtype == np.uint8
     top, left, _, _ = erf.square
     assert tuple(picture[top * 4, left * 4 + 2]) == (0, 220, 255)
+
+
+def test_the_twin_is_what_training_started_from(tmp_path):
+    """A run stopped before its first step keeps its initial weights: the twin of its
+    seed has them, number for number."""
+    from PIL import Image
+
+    from menny_core.train import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    for name in ("red", "blue"):
+        (tmp_path / name).mkdir()
+        for index in range(4):
+            pixels = rng.integers(0, 255, (32, 32, 3)).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / name / f"{index}.png")
+    config = TrainConfig(variant="simple", epochs=1, seed=7, strangers=False, negatives=False)
+    result = train(tmp_path, config, should_stop=lambda: True, log=None)
+    assert result.cancelled and not result.history
+    twin = untrained_twin(result.model, 7)
+    for (_, started), (_, ours) in zip(result.model.conv_layers(), twin.conv_layers(), strict=True):
+        np.testing.assert_array_equal(np.array(started.weight), np.array(ours.weight))

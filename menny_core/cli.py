@@ -2,6 +2,7 @@
 
     menny train --data portraits --out weights/menny.safetensors
     menny evaluate --data portraits --weights weights/menny.safetensors --json
+    menny evaluate --data portraits --weights weights/menny.safetensors --errors out/
     menny predict --weights weights/menny.safetensors photo.jpg other.png --json
     menny portraits --out portraits --per-class 40
 

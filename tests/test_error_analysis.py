@@ -182,3 +182,16 @@ def test_galleries_frame_right_green_and_wrong_red(tmp_path):
     many = ErrorReport(["a", "b"], rows * 20)
     assert class_sheet(many).shape == class_sheet(ErrorReport(["a", "b"], rows * 6)).shape
     assert len(many.by_class("a")) > MAX_TILES  # drawn: MAX_TILES of them
+
+
+def test_menny_evaluate_errors_into_a_file_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder")
+    code = main(
+        ["evaluate", "--data", str(ROOT / "portraits"), "--weights", str(WEIGHTS),
+         "--errors", str(blocker)]
+    )  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("menny evaluate: error: ")
+    assert str(blocker) in err[0]

@@ -50,6 +50,7 @@ from menny_core.translation import probability_plot, shift_experiment
 
 LAYERS = [f"block {b} {s}" for b in range(1, 6) for s in ("conv", "relu", "pool")]
 MAPS_SHOWN = 4  # channels of the chosen layer in the shift panel's sheet
+SHEET_WIDTH = 384  # pixels the sheet is enlarged towards (by a whole factor)
 _shipped_reports: dict[Path, ErrorReport] = {}
 _lock = threading.Lock()
 
@@ -168,6 +169,8 @@ def shift(
         temperature_of(predictor.metadata),
     )
     maps = feature_sheet([result.original[..., :MAPS_SHOWN], result.moved[..., :MAPS_SHOWN]])
+    factor = max(1, SHEET_WIDTH // maps.shape[1])  # small maps: whole pixels, enlarged
+    maps = maps.repeat(factor, axis=0).repeat(factor, axis=1)
     big = np.asarray(Image.fromarray(result.picture).resize((4 * size, 4 * size)))
     return big, maps, probability_plot(result), shift_lesson(result, predictor.classes)
 

@@ -183,6 +183,7 @@ def probability_plot(result: ShiftResult, width: int = 420, height: int = 240) -
             for s, p in zip(result.shifts, result.probabilities[:, k], strict=True)
         ]
         draw.line(points, fill=colour, width=2)
-        draw.text((right + 8, top + 14 * k), name[:14], fill=colour, font=font)
+        # The legend starts below the corner where Gradio lays its image buttons.
+        draw.text((right + 8, top + 30 + 14 * k), name[:14], fill=colour, font=font)
     draw.rectangle((left, top, right, bottom), outline=(0, 0, 0))
     return np.asarray(canvas)

@@ -1,6 +1,8 @@
 """`menny`: train, evaluate and ask Menny from a terminal.
 
     menny train --data portraits --out weights/menny.safetensors
+    menny train --data portraits --out runs/bug.safetensors --epochs 15 --replay-bug tiny-lr
+    menny train --data photos --out tuned.safetensors --init weights/menny.safetensors --freeze 3
     menny evaluate --data portraits --weights weights/menny.safetensors --json
     menny evaluate --data portraits --weights weights/menny.safetensors --errors out/
     menny predict --weights weights/menny.safetensors photo.jpg other.png --json
@@ -38,6 +40,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from menny_core.bugs import BUGS
     from menny_core.model import IMAGE_SIZE, VARIANTS
     from menny_core.portraits import MAX_EXTRA, MAX_PER_CLASS
     from menny_core.train import MAX_IMAGE_SIZE, MAX_SEED, TrainConfig
@@ -46,7 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="menny", description="Train, evaluate and ask Menny, a small MLX CNN.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    t = commands.add_parser("train", help="train Menny on a folder of class sub-folders")
+    bugs = "\n".join(f"  {name:<25} {about}" for name, about in BUGS.items())
+    t = commands.add_parser(
+        "train",
+        help="train Menny on a folder of class sub-folders",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"bugs --replay-bug NAME replays (the run is labelled with it):\n{bugs}",
+    )
     t.add_argument("--data", required=True, help="folder with one sub-folder per class")
     t.add_argument(
         "--out", required=True, help="the weights file to write; its name ends in .safetensors"
@@ -79,6 +88,25 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not mix in generated pictures without a face (a _no_face/ folder is still "
         "used): the face score then learns that there is always a face",
+    )
+    t.add_argument(
+        "--replay-bug",
+        choices=list(BUGS),
+        metavar="NAME",
+        help="train with one of the chapter's bugs switched on (listed below)",
+    )
+    t.add_argument(
+        "--init",
+        metavar="WEIGHTS",
+        help="start from these Menny weights (e.g. weights/menny.safetensors): conv blocks "
+        "loaded, a new class head when the classes differ",
+    )
+    t.add_argument(
+        "--freeze",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --init: keep the first N conv blocks as they are (0 to all)",
     )
 
     e = commands.add_parser("evaluate", help="score saved weights on a folder's images")
@@ -141,6 +169,20 @@ def _progress(epoch_of: list[int], epochs: int):
     return draw
 
 
+def _init(path: str | None) -> str | None:
+    """--init as a checked path: a readable Menny weights file (weights.load: its format,
+    metadata and tensors), or one line naming the flag."""
+    if path is None:
+        return None
+    from menny_core import weights
+
+    try:
+        weights.read_metadata(path)
+    except weights.WeightsError as error:
+        raise MennyError(f"--init {error}") from None
+    return path
+
+
 def _data(args: argparse.Namespace):
     """--data as a discovered ImageFolder; messages name it as typed: "--data photos ..."."""
     from menny_core.dataset import discover
@@ -172,6 +214,9 @@ def _train(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction,
         strangers=not args.no_strangers,
         negatives=not args.no_negatives,
+        replay_bug=args.replay_bug,
+        freeze=args.freeze,
+        init_from=_init(args.init),
     )
     try:  # before training, not after it: a wrong --out must not cost a whole run
         out = weights.check_save_path(args.out)
@@ -200,7 +245,12 @@ def _train(args: argparse.Namespace) -> int:
             f"menny train: error: trained, but the weights were not saved: {error}", file=sys.stderr
         )
         return NOT_SAVED
-    print(f"trained in {time.perf_counter() - started:.1f} s; weights saved to {finished.saved}")
+    bug = finished.result.config.replay_bug
+    marked = f" (bug: {bug})" if bug else ""
+    print(
+        f"trained in {time.perf_counter() - started:.1f} s{marked}; weights saved to "
+        f"{finished.saved}"
+    )
     if finished.result.test_metrics is not None:
         print(_metrics_text(finished.result.test_metrics.to_dict(), "test images"))
     return 0

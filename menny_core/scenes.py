@@ -67,6 +67,8 @@ class SceneAugment:
     face's centre (its box is kept: a small tilt moves the face's corners, not the face).
     No brightness or contrast change: the model standardises every image on its own
     (model.standardize), which removes exactly those.
+    fixed_rotation: the fixed-rotation bug (bugs.py): every scene turns by exactly this
+    many degrees; None (no bug): a random angle in [-rotation_degrees, rotation_degrees].
     """
 
     flip_prob: float = 0.5
@@ -75,6 +77,7 @@ class SceneAugment:
     zoom: tuple[float, float] = (1.0, 1.0)  # photos without a box: zoomed in this much
     face_share: tuple[float, float] = FACE_SHARE  # see FACE_SHARE
     whole_photo: float = 0.0  # the share of face scenes showing the photo whole
+    fixed_rotation: float | None = None
 
     @classmethod
     def of(cls, augment: Augment) -> SceneAugment:
@@ -98,6 +101,8 @@ class SceneAugment:
         low, high = self.face_share
         real(high, "face share", real(low, "face share", 0.05, 1), 1)
         real(self.whole_photo, "whole-photo share", 0, 1)
+        if self.fixed_rotation is not None:
+            real(self.fixed_rotation, "fixed rotation (degrees)", -180, 180)
 
 
 def picture(path: str, label: int, box: Box | None = None) -> Picture:
@@ -213,6 +218,8 @@ def _vary(canvas, box, has_box, rng, augment: SceneAugment):
         if has_box:
             box[0] = 1.0 - box[0]
     angle = rng.uniform(-augment.rotation_degrees, augment.rotation_degrees)
+    if augment.fixed_rotation is not None:  # drawn all the same: the other draws stay put
+        angle = augment.fixed_rotation
     if angle:
         centre = (box[0] * image.width, box[1] * image.height) if has_box else None
         image = image.rotate(angle, Image.Resampling.BILINEAR, center=centre)

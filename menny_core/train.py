@@ -27,8 +27,8 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 
 import mlx.core as mx
@@ -39,6 +39,7 @@ from mlx.utils import tree_flatten
 
 from menny_base.errors import MennyError
 from menny_base.numbers import real, whole
+from menny_core import bugs, finetune
 from menny_core.dataset import ImageFolder, Split, discover, fingerprint, stratified_split
 from menny_core.detector_data import Part, prepare
 from menny_core.detector_eval import choose_thresholds, detection_report, scenes_of
@@ -77,6 +78,9 @@ class TrainConfig:
     val_fraction, test_fraction: shares of each class held out (sum < 1).
     strangers, negatives: mix in the project's generated strangers and no-face pictures
     (detector_data.py); a `_someone_else/` or `_no_face/` folder is used either way.
+    replay_bug: None, or one of bugs.BUGS: train with that bug of the chapter switched on.
+    init_from: None (from scratch), or a Menny weights file to start from (finetune.py).
+    freeze: how many of the first conv blocks stay as init_from had them (0..all).
 
     A bad field is a ValueError in the words the app and `menny train --help` use
     ("batch size must be >= 1, got 0"), with the field's name where it differs
@@ -98,6 +102,9 @@ class TrainConfig:
     test_fraction: float = 0.15
     strangers: bool = True  # mix in generated strangers ("someone else")
     negatives: bool = True  # mix in generated pictures without a face ("no face")
+    replay_bug: str | None = None  # see bugs.py
+    init_from: str | None = None  # see finetune.py
+    freeze: int = 0
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -132,10 +139,22 @@ class TrainConfig:
                 raise MennyError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.augment, Augment):
             raise MennyError(f"augment must be a stream.Augment, got {type(self.augment).__name__}")
+        self.replay_bug = bugs.check(self.replay_bug)
+        if self.init_from is not None:
+            self.init_from = finetune.check_init_path(self.init_from)
+        blocks = len(VARIANTS[self.variant][0])
+        self.freeze = whole(self.freeze, "frozen conv blocks (freeze)", 0, blocks)
+        if self.freeze and self.init_from is None:
+            raise MennyError(
+                f"freezing {self.freeze} conv block(s) needs trained weights to start from "
+                "(init_from): frozen random filters would never learn"
+            )
 
     def to_dict(self) -> dict:
         """JSON-ready (the augmentation as a nested dict)."""
         out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "augment"}
+        # The file's name only: a server's folders are nobody's business.
+        out["init_from"] = self.init_from and os.path.basename(self.init_from)
         a = self.augment
         out["augment"] = {
             "flip_prob": a.flip_prob,
@@ -181,6 +200,8 @@ class TrainResult:
     detection: dict | None = None  # detector_eval.detection_report; None when cancelled
     boxes: bool = False  # trained with face boxes: the box head means something
     generated: dict = field(default_factory=dict)  # pictures the project drew, by kind
+    replay: dict = field(default_factory=dict)  # the replayed bug's own facts (bugs.py)
+    init: dict | None = None  # what was loaded from init_from (finetune.start_from)
 
     def metadata(self) -> dict:
         """What to store with the weights (weights.save): JSON-ready, NaN as None."""
@@ -188,6 +209,9 @@ class TrainResult:
         split = self.split
         return {
             "classes": self.classes,
+            "replay_bug": config.replay_bug,
+            "replay": self.replay or None,
+            "init": self.init,
             "detector": {
                 "thresholds": self.thresholds.to_dict(),
                 "boxes": self.boxes,
@@ -234,7 +258,7 @@ SMOOTH_L1_BETA = 0.02  # box errors below 2% of the frame are squared (gentle), 
 
 def detector_loss(
     model: MennyCNN, images: mx.array, labels: mx.array, face: mx.array, box: mx.array,
-    has_box: mx.array,
+    has_box: mx.array, softmax_first: bool = False,
 ) -> tuple[mx.array, mx.array]:  # fmt: skip
     """(loss, class logits) of a batch of scenes, three terms added:
 
@@ -244,9 +268,14 @@ def detector_loss(
             whose answer is 0, this term is minimised by always saying 1;
     box     smooth L1 of the box (centre, size in 0..1), on faces whose box is known.
     Each term is a mean over the pictures it applies to (0 if none in the batch).
+
+    softmax_first: the softmax-before-loss bug: the class term is the cross-entropy of
+    softmax(logits), so log-softmax squashes probabilities in 0..1 a second time; with K
+    classes it can never fall below log(1 + (K-1)/e) nats (a sure, right answer's 1 vs 0).
     """
     logits, face_logit, box_out = model.detect(images)
-    per_class = nn.losses.cross_entropy(logits, labels, reduction="none")
+    scores = mx.softmax(logits, axis=1) if softmax_first else logits
+    per_class = nn.losses.cross_entropy(scores, labels, reduction="none")
     class_term = (per_class * face).sum() / mx.maximum(face.sum(), 1.0)
     face_term = nn.losses.binary_cross_entropy(face_logit, face, with_logits=True)
     per_box = nn.losses.smooth_l1_loss(box_out, box, beta=SMOOTH_L1_BETA, reduction="none")
@@ -254,16 +283,20 @@ def detector_loss(
     return class_term + face_term + BOX_WEIGHT * box_term, logits
 
 
-def make_step(model: nn.Module, optimizer: optim.Optimizer) -> Callable:
+def make_step(
+    model: nn.Module, optimizer: optim.Optimizer, softmax_first: bool = False
+) -> Callable:
     """One training step, compiled: a batch of scenes (images (B,S,S,3), labels, face,
     box, has_box: see scenes.py) -> (mean loss, #faces named right, #faces).
 
     mx.compile traces the step once per batch shape and fuses its element-wise work; the
     model's and optimizer's state (and the random state dropout draws from) are declared
     as inputs and outputs so the compiled function may read and replace them.
+    softmax_first: the softmax-before-loss bug (detector_loss).
     """
     state = [model.state, optimizer.state, mx.random.state]
-    grad_fn = nn.value_and_grad(model, partial(detector_loss, model))
+    loss = partial(detector_loss, model, softmax_first=softmax_first)
+    grad_fn = nn.value_and_grad(model, loss)
 
     @partial(mx.compile, inputs=state, outputs=state)
     def step(images, labels, face, box, has_box):
@@ -296,22 +329,25 @@ def train_epoch(
     epoch: int,
     should_stop: Callable[[], bool] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    stream: Iterable | None = None,
+    after_step: Callable[[float], bool] | None = None,
 ) -> tuple[float, float, int, float] | None:
-    """One pass over the training pictures as fresh scenes (seeded with config.seed +
-    epoch), one compiled `step` (make_step(model, optimizer)) per batch.
+    """One pass over the training pictures as fresh scenes (`epoch_stream`), one compiled
+    `step` (make_step(model, optimizer)) per batch.
 
     Returns (mean loss, class accuracy on faces 0..1, pictures seen, seconds), or None if
-    should_stop() said stop before a step. on_batch(done, total) follows every step.
+    should_stop() said stop before a step; a pass without any batch gives NaN loss and
+    accuracy and 0 pictures. on_batch(done, total) follows every step.
+    Two bugs come in here: `stream` (exhausted-stream: the batches to iterate instead of
+    a new stream) and `after_step(batch loss)` (early-stop-in-batch-loop: True ends the
+    pass at once).
     """
     model.train()
+    finetune.hold_frozen(model, config.freeze)
     start = time.perf_counter()
-    pictures = epoch_pictures(part, config.seed, epoch)
-    steps = math.ceil(len(pictures) / config.batch_size)
+    steps = math.ceil(len(epoch_pictures(part, config.seed, epoch)) / config.batch_size)
     loss_sum, right, faces, seen = 0.0, 0, 0, 0
-    stream = scene_stream(
-        pictures, part.no_faces, config.image_size, config.batch_size, config.seed + epoch,
-        SceneAugment.of(config.augment),
-    )  # fmt: skip
+    stream = epoch_stream(part, config, epoch) if stream is None else stream
     for done, batch in enumerate(stream, start=1):
         if should_stop is not None and should_stop():
             return None
@@ -323,7 +359,24 @@ def train_epoch(
         right, faces, seen = right + int(correct.item()), faces + int(count.item()), seen + size
         if on_batch is not None:
             on_batch(done, steps)
+        if after_step is not None and after_step(loss.item()):
+            break
+    if not seen:  # an exhausted stream: nothing was trained, nothing can be averaged
+        return math.nan, math.nan, 0, time.perf_counter() - start
     return loss_sum / seen, right / max(faces, 1), seen, time.perf_counter() - start
+
+
+def epoch_stream(part: Part, config: TrainConfig, epoch: int) -> Iterable:
+    """Epoch `epoch`'s batches of scenes (scenes.scene_stream, seeded with config.seed +
+    epoch): one pass, build a new one for the next epoch. The fixed-rotation bug turns
+    every scene by bugs.FIXED_ROTATION degrees instead of a random angle."""
+    augment = SceneAugment.of(config.augment)
+    if config.replay_bug == "fixed-rotation":
+        augment = replace(augment, fixed_rotation=bugs.FIXED_ROTATION)
+    return scene_stream(
+        epoch_pictures(part, config.seed, epoch), part.no_faces, config.image_size,
+        config.batch_size, config.seed + epoch, augment,
+    )  # fmt: skip
 
 
 @dataclass
@@ -373,43 +426,78 @@ def train(
             "no images are left for training: lower the validation share (val_fraction) "
             "or the test share (test_fraction)"
         )
-    scenes = prepare(folder, split, config.strangers, config.negatives)
+    bug, replay, trained_on, trained_split = config.replay_bug, {}, folder, split
+    if bug == "unsorted-labels":  # the same split, labelled in the listing's order
+        order, how = bugs.listing_order(folder)
+        trained_on, trained_split = bugs.relabel(folder, split, order)
+        replay = {"training_order": order, "order_from": how, "prediction_order": folder.classes}
+    scenes = prepare(trained_on, trained_split, config.strangers, config.negatives)
+    # What prediction calls the outputs: the sorted classes (the extras stay last).
+    classes = list(folder.classes) + scenes.classes[len(folder.classes) :]
     train_part, val_part = scenes.parts["train"], scenes.parts["val"]
     mx.random.seed(config.seed)
     np.random.seed(config.seed)
     model = MennyCNN(len(scenes.classes), config.variant, config.dropout, detector=True)
+    init = None
+    if config.init_from is not None:
+        init = finetune.start_from(model, config.init_from, scenes.classes)
+    finetune.freeze_blocks(model, config.freeze)
+    if bug == "dropout-at-inference":
+        bugs.keep_dropout_on(model)
     # The learning rate falls from lr to 0 along a half cosine over all planned steps:
     # big steps early, small ones at the end, where they settle into a minimum instead
     # of bouncing around it (validation accuracy then stops jumping between epochs).
     per_epoch = len(epoch_pictures(train_part, config.seed, 1))
     total_steps = config.epochs * math.ceil(per_epoch / config.batch_size)
-    schedule = optim.cosine_decay(config.lr, total_steps)
+    lr = bugs.TINY_LR if bug == "tiny-lr" else config.lr
+    schedule = optim.cosine_decay(lr, total_steps)
     optimizer = optim.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
-    step = make_step(model, optimizer)
+    softmax_first = bug == "softmax-before-loss"
+    step = make_step(model, optimizer, softmax_first)
     say = log or (lambda _line: None)
 
     val_scenes = scenes_of(val_part, config.image_size, config.seed + 1)
     history: list[EpochStats] = []
     stopper = EarlyStopping(config.patience)
     cancelled = stopped_early = False
+    # exhausted-stream: epoch 1's stream, iterated again by every epoch.
+    shared = epoch_stream(train_part, config, 1) if bug == "exhausted-stream" else None
+    # early-stop-in-batch-loop: the stopper judges every batch by its own loss.
+    in_batches, step_epochs = bug == "early-stop-in-batch-loop", []
+    if in_batches:
+
+        def after_step(loss: float) -> bool:
+            step_epochs.append(epoch)  # the epoch each step belongs to
+            return stopper.update(len(step_epochs), loss, model)
+
     for epoch in range(1, config.epochs + 1):
         epoch_start = time.perf_counter()
         trained = train_epoch(
-            model, optimizer, step, train_part, config, epoch, should_stop, on_batch
-        )
+            model, optimizer, step, train_part, config, epoch, should_stop, on_batch,
+            shared, after_step if in_batches else None,
+        )  # fmt: skip
         if trained is None:
             cancelled = True
             break
         train_loss, train_acc, seen, train_seconds = trained
-        val_loss, val_acc = _validate(model, val_scenes)
+        val_loss, val_acc = _validate(model, val_scenes, softmax_first)
         stats = EpochStats(
             epoch, train_loss, train_acc, val_loss, val_acc,
-            time.perf_counter() - epoch_start, seen / train_seconds,
+            time.perf_counter() - epoch_start, seen / max(train_seconds, 1e-9),
         )  # fmt: skip
         history.append(stats)
+        if shared is not None:
+            replay.setdefault("images_per_epoch", []).append(seen)
         say(_epoch_line(stats, config.epochs))
         if on_epoch is not None:
             on_epoch(stats)
+        if in_batches:  # the check already ran, after every batch
+            if len(step_epochs) - stopper.best_epoch >= config.patience > 0:
+                stopped_early = True
+                replay.update(stopped_at_batch=len(step_epochs), best_batch=stopper.best_epoch)
+                say(f"no lower batch loss for {config.patience} batches: stopping ({bug})")
+                break
+            continue
         # Without validation images, judge epochs by their training loss.
         validated = not math.isnan(stats.val_loss)
         if stopper.update(epoch, stats.val_loss if validated else stats.train_loss, model):
@@ -419,6 +507,9 @@ def train(
             break
 
     best_epoch = stopper.best_epoch
+    if in_batches:  # the stopper counted batches: the epoch of the best one
+        best_epoch = step_epochs[best_epoch - 1] if best_epoch else 0
+        replay.update(steps_per_epoch=math.ceil(per_epoch / config.batch_size))
     if stopper.best_state is not None:
         model.load_weights(stopper.best_state)
         say(f"best epoch: {best_epoch} (its weights are kept)")
@@ -428,12 +519,11 @@ def train(
         thresholds = choose_thresholds(model, val_scenes, scenes.classes)
         detection = detection_report(model, scenes, config.image_size, config.seed, thresholds)
         if split.test:
-            test_metrics = evaluate(
-                model, split.test, scenes.classes, config.image_size, config.batch_size
-            )
+            size = config.image_size
+            test_metrics = evaluate(model, split.test, classes, size, config.batch_size)
     return TrainResult(
         model=model,
-        classes=list(scenes.classes),
+        classes=classes,
         history=history,
         best_epoch=best_epoch,
         test_metrics=test_metrics,
@@ -447,11 +537,14 @@ def train(
         detection=detection,
         boxes=scenes.boxes,
         generated=scenes.generated,
+        replay=replay,
+        init=init,
     )
 
 
-def _validate(model: MennyCNN, scenes: dict) -> tuple[float, float]:
-    """(loss, class accuracy on faces) over fixed validation scenes; NaN without any."""
+def _validate(model: MennyCNN, scenes: dict, softmax_first: bool = False) -> tuple[float, float]:
+    """(loss, class accuracy on faces) over fixed validation scenes; NaN without any.
+    softmax_first: the softmax-before-loss bug (detector_loss), as in training."""
     if not scenes:
         return math.nan, math.nan
     model.eval()
@@ -460,7 +553,7 @@ def _validate(model: MennyCNN, scenes: dict) -> tuple[float, float]:
     for start in range(0, len(arrays[0]), 128):
         labels, face, box, has_box = (mx.array(a[start : start + 128]) for a in arrays[1:])
         images = mx.array(normalize(arrays[0][start : start + 128]))
-        loss, logits = detector_loss(model, images, labels, face, box, has_box)
+        loss, logits = detector_loss(model, images, labels, face, box, has_box, softmax_first)
         total += loss.item() * labels.size
         right += (((logits.argmax(axis=1) == labels) * face).sum()).item()
         faces += face.sum().item()
@@ -469,6 +562,8 @@ def _validate(model: MennyCNN, scenes: dict) -> tuple[float, float]:
 
 
 def _epoch_line(s: EpochStats, epochs: int) -> str:
+    if not s.images_per_s:  # the exhausted-stream bug: no batch came
+        return f"epoch {s.epoch}/{epochs}  no training batches: the stream is exhausted"
     if math.isnan(s.val_loss):  # val_fraction 0: nothing to validate on, not a NaN loss
         val = "no validation images"
     else:

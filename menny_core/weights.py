@@ -31,6 +31,7 @@ from mlx.utils import tree_flatten
 
 from menny_base.errors import MennyError
 from menny_base.numbers import whole
+from menny_core.bugs import keep_dropout_on
 from menny_core.model import VARIANTS, MennyCNN, min_input_size
 from menny_core.stream import MEAN, STD
 from menny_core.train import MAX_IMAGE_SIZE
@@ -251,6 +252,7 @@ def load(path: str | os.PathLike) -> tuple[MennyCNN, dict]:
     (`_check_metadata`); its tensors are exactly the model's (names, shapes, float32);
     every value is finite, and BatchNorm's running variances are not negative (a square
     root of them is taken). A forward pass is not run here: see predict.check_weights.
+    Weights of a run that replayed the dropout-at-inference bug keep dropout on (bugs.py).
     """
     path = Path(path)
     arrays, metadata = _read(path)
@@ -265,7 +267,15 @@ def load(path: str | os.PathLike) -> tuple[MennyCNN, dict]:
     model.load_weights(list(arrays.items()))
     model.eval()
     mx.eval(model.parameters())
+    if metadata.get("replay_bug") == "dropout-at-inference":  # the bug travels with its run
+        keep_dropout_on(model)
     return model, metadata
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The checked metadata of the weights at `path` (as `load` checks it), without
+    building the model: what a run comparison needs."""
+    return _read(Path(path))[1]
 
 
 def _check_fits(name: str, model: MennyCNN, metadata: dict, arrays: dict[str, mx.array]) -> None:

@@ -74,7 +74,7 @@ def test_early_stopping_restores_the_best_epochs_weights(squares, monkeypatch):
     scripted = iter([1.0, 0.5, 0.9, 0.95, 0.97, 0.99])
     snapshots = []
 
-    def fake_validate(model, scenes):
+    def fake_validate(model, scenes, *_):
         snapshots.append({k: np.array(v) for k, v in tree_flatten(model.parameters())})
         return next(scripted), 0.5
 

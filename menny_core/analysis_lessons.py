@@ -12,7 +12,14 @@ from menny_core.markdown import escape
 from menny_core.receptive import ErfMap
 from menny_core.translation import ShiftResult
 
+GAUSSIAN_R2 = 0.5  # "roughly Gaussian": a fitted bump explains at least half the variation
 SMALLER = 0.9  # "smaller than the square": half the mass within 90% of the even field's side
+
+
+def _fit(erf: ErfMap) -> str:
+    if math.isnan(erf.gaussian_r2):
+        return "-"
+    return f"{erf.sigma:.1f} px, {erf.gaussian_r2:.2f}"
 
 
 def _share(value: float) -> str:
@@ -65,6 +72,7 @@ def erf_lesson(trained: ErfMap, untrained: ErfMap, seed: int = 0) -> str:
         f"{untrained.half_side:.0f} px |",
         f"| the same if the square's pixels counted alike | {trained.even_side:.0f} px | "
         f"{untrained.even_side:.0f} px |",
+        f"| Gaussian fitted inside the square: sigma, R^2 | {_fit(trained)} | {_fit(untrained)} |",
         "",
     ]
     even = trained.even_side
@@ -83,6 +91,13 @@ def erf_lesson(trained: ErfMap, untrained: ErfMap, seed: int = 0) -> str:
             f"square of {even:.0f} pixels; this unit needs {trained.half_side:.0f}, so the "
             "course's claim (a smaller, roughly Gaussian effective field) does not show for "
             "it: try another channel or a deeper layer."
+        )
+    if not math.isnan(trained.gaussian_r2):
+        shape = "roughly Gaussian" if trained.gaussian_r2 >= GAUSSIAN_R2 else "not Gaussian"
+        text.append(
+            f"\nInside the square the trained field is {shape}: a Gaussian bump with sigma "
+            f"{trained.sigma:.1f} pixels explains {trained.gaussian_r2:.0%} of how its gradient "
+            f"varies (untrained: {untrained.gaussian_r2:.0%})."
         )
     text.append(
         "\nMenny standardises each picture first (its own mean and spread), so every pixel "

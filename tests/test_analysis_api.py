@@ -85,6 +85,8 @@ def test_erf_numbers_are_the_cores(client, shipped):
     )
     assert f"r = 18 pixels, `{expected.field.formula}`" in learn
     assert f"| {expected.half_side:.0f} px | {baseline.half_side:.0f} px |" in learn
+    fits = f"{expected.sigma:.1f} px, {expected.gaussian_r2:.2f} | {baseline.sigma:.1f} px"
+    assert fits in learn
 
 
 @pytest.mark.parametrize(

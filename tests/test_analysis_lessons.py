@@ -13,7 +13,9 @@ from menny_core.translation import ShiftResult
 def erf_map(half_side: float, share: float = 0.9) -> ErfMap:
     field = receptive_field([(3, 1, 1), (2, 2, 0), (3, 1, 1)])[-1]  # r = 8
     heat = np.zeros((16, 16), np.float32)
-    return ErfMap("block 2 conv", 3, heat, (4, 4), (5, 5, 13, 13), field, share, half_side, 6.0, 5)
+    return ErfMap(
+        "block 2 conv", 3, heat, (4, 4), (5, 5, 13, 13), field, share, half_side, 6.0, 5, 1.5, 0.8
+    )
 
 
 def test_erf_lesson_with_a_concentrated_field():
@@ -23,6 +25,8 @@ def test_erf_lesson_with_a_concentrated_field():
     assert "| gradient mass inside the square | 93% | 81% |" in text
     assert "| centred square holding half the mass | 3 px | 5 px |" in text
     assert "the trained unit's half fits in 3. The effective field is smaller" in text
+    assert "| Gaussian fitted inside the square: sigma, R^2 | 1.5 px, 0.80 | 1.5 px, 0.80 |" in text
+    assert "roughly Gaussian: a Gaussian bump with sigma 1.5 pixels explains 80%" in text
 
 
 def test_erf_lesson_says_when_the_claim_does_not_show():

@@ -16,6 +16,7 @@ from menny_core.receptive import (
     effective_field,
     erf_picture,
     field_square,
+    gaussian_fit,
     half_mass_side,
     layer_specs,
     mass_share,
@@ -97,6 +98,17 @@ def test_mass_share_range_and_half_mass_side():
     assert np.isnan(mass_share(np.zeros((4, 4)), (0, 0, 2, 2)))
     assert half_mass_side(heat, (4, 4)) == 1.0  # the centre alone holds 3/4
     assert half_mass_side(np.ones((9, 9)), (4, 4)) == 7.0  # 49 of 81 >= half; 25 is not
+
+
+def test_gaussian_fit_recovers_a_gaussian_and_refuses_noise():
+    rows, cols = np.indices((31, 31))
+    bump = 5.0 * np.exp(-((rows - 15) ** 2 + (cols - 14) ** 2) / (2 * 3.0**2)) + 0.2
+    sigma, r2 = gaussian_fit(bump, (0, 0, 31, 31))
+    assert sigma == pytest.approx(3.0, rel=0.1)  # the floor widens the moments a little
+    assert r2 > 0.99
+    noise = np.random.default_rng(0).random((31, 31))
+    assert gaussian_fit(noise, (0, 0, 31, 31))[1] < 0.2
+    assert np.isnan(gaussian_fit(np.ones((8, 8)), (0, 0, 8, 8))[1])  # flat: nothing to explain
 
 
 def test_share_is_one_when_the_field_covers_the_input():

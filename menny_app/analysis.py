@@ -144,9 +144,15 @@ def erf(session: Session, layer, channel, images=16, request: gr.Request = None)
     report, _ = _report(session, request)
     batch = _test_images(report, int(predictor.metadata["image_size"]), count)
     trained = effective_field(predictor.model, batch, layer, channel)
-    seed = int((predictor.metadata.get("config") or {}).get("seed", 0))  # training's own
+    config = predictor.metadata.get("config") or {}
+    seed = int(config.get("seed", 0))  # training's own: the twin is where it started
+    untrained_is = f"the weights training started from, seed {seed}"
+    if config.get("init_from"):  # fine-tuned: it started from other weights
+        untrained_is = (
+            f"a fresh start, seed {seed}; this run started from {Path(config['init_from']).name}"
+        )
     untrained = effective_field(untrained_twin(predictor.model, seed), batch, layer, channel)
-    lesson = erf_lesson(trained, untrained, seed)
+    lesson = erf_lesson(trained, untrained, untrained_is)
     return erf_picture(trained), erf_picture(untrained), f"{note}\n\n{lesson}"
 
 

@@ -52,9 +52,10 @@ def errors_summary(report: ErrorReport, source: str) -> str:
     return " ".join(lines)
 
 
-def erf_lesson(trained: ErfMap, untrained: ErfMap, seed: int = 0) -> str:
+def erf_lesson(trained: ErfMap, untrained: ErfMap, untrained_is: str = "seed 0") -> str:
     """What the two ERF maps show, in their numbers, and whether the course's claim
-    (smaller than the square, roughly Gaussian) holds here."""
+    (smaller than the square, roughly Gaussian) holds here. untrained_is: what the
+    untrained column is, for its heading."""
     field = trained.field
     r, stage = field.size, trained.stage
     side = trained.heat.shape[0]
@@ -64,7 +65,7 @@ def erf_lesson(trained: ErfMap, untrained: ErfMap, seed: int = 0) -> str:
         f"{trained.images} test image(s). Theoretical receptive field (cyan square): "
         f"r = {r} pixels{clipped}, `{field.formula}`.",
         "",
-        f"| | trained | untrained (the weights training started from, seed {seed}) |",
+        f"| | trained | untrained ({escape(untrained_is)}) |",
         "|---|---|---|",
         f"| gradient mass inside the square | {_share(trained.share)} | "
         f"{_share(untrained.share)} |",

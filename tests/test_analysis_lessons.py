@@ -19,7 +19,8 @@ def erf_map(half_side: float, share: float = 0.9) -> ErfMap:
 
 
 def test_erf_lesson_with_a_concentrated_field():
-    text = erf_lesson(erf_map(3.0, 0.93), erf_map(5.0, 0.81))
+    text = erf_lesson(erf_map(3.0, 0.93), erf_map(5.0, 0.81), "the weights it started from")
+    assert "| | trained | untrained (the weights it started from) |" in text
     assert "**block 2 conv, channel 3, centre unit (4, 4)**, averaged over 5 test image(s)" in text
     assert "r = 8 pixels, `r = 4 + (3 - 1)*2 = 8`" in text
     assert "| gradient mass inside the square | 93% | 81% |" in text

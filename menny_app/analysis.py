@@ -75,7 +75,9 @@ def _report(session: Session, request) -> tuple[ErrorReport, str]:
     if run is not None:
         path = run.weights.parent / ERRORS_FILE
         if not path.is_file():
-            raise MennyError(f"{run.name} kept no test images, so there are no errors to show")
+            raise MennyError(
+                f"{run.name} has no test images to show (it kept none, or it was cancelled)"
+            )
         return read_errors(path), f"your {run.name}"
     key = Path(session.shipped)
     with _lock:

@@ -23,6 +23,15 @@ from menny_app.inputs import (
     whole_from,
     widgets_for,
 )
+from menny_app.runs import (
+    curve_colours,
+    finished_lesson,
+    labelled_curves,
+    run_label,
+    run_settings,
+    runs_panel,
+    start_widgets,
+)
 from menny_app.session import (
     MAX_BATCH,
     MAX_EPOCHS,
@@ -91,6 +100,9 @@ def train(
     seed,
     strangers=True,
     negatives=True,
+    replay_bug="none",
+    init_from="from scratch",
+    freeze=0,
     request: gr.Request = None,  # Gradio fills it in: who started the run
     progress=gr.Progress(),  # noqa: B008  (Gradio's idiom)
 ):
@@ -109,6 +121,7 @@ def train(
         augment=_augment(flip_prob, rotation, crop_low, grey_prob),
         strangers=flag(strangers, "Mix in generated strangers"),
         negatives=flag(negatives, "Mix in generated pictures without a face"),
+        **run_settings(session, replay_bug, init_from, freeze),
     )
     folder, label = _dataset(visitor, source, upload)
     run = session.trainer.start(visitor_id(request), config.epochs, MAX_RUN_SECONDS)
@@ -120,6 +133,7 @@ def train(
 
     def keep(result) -> SavedRun:  # the visitor's run `number`, and their Classify model
         summary = f"{config.variant}, {len(result.history)} epoch(s), on {label}"
+        summary += run_label(config)
 
         def write(path: Path) -> None:  # the weights, and the test images' errors.json
             save(path, result.model, result.metadata())
@@ -127,7 +141,10 @@ def train(
 
         return session.visitors.save_run(visitor, number, summary, write)
 
-    yield from _show(run_training(folder, config, run, keep), config, progress)
+    def lesson(result, saved) -> str:  # next to the clean (or from-scratch) twin, if any
+        return finished_lesson(session, visitor, result, saved)
+
+    yield from _show(run_training(folder, config, run, keep), config, progress, lesson)
 
 
 @for_people
@@ -226,27 +243,34 @@ def _results(result, saved_run: SavedRun | None) -> tuple[str, str, pd.DataFrame
     return "", details, confusion
 
 
-def _show(events, config, progress):
+def _show(events, config, progress, lesson_of=None):
     """The core's training reports as the tab's widgets: a progress bar per batch, the
-    status, curves and lesson per epoch, and the results when the run is finished."""
+    status, curves and lesson per epoch, and the results when the run is finished.
+    A run with a bug says so in its status and curves' titles; lesson_of(result, saved)
+    opens the final Learn text."""
     history: list = []
+    marked = f"Bug replayed: {config.replay_bug}. " if config.replay_bug else ""
     for event in events:
         if isinstance(event, tuple):  # (batches done, batches in this epoch)
             done, total = event
             progress(done / total, desc=f"epoch {len(history) + 1} of {config.epochs}")
         elif isinstance(event, EpochStats):
             history.append(event)
-            status = epoch_status(event, config.epochs)
+            status = marked + epoch_status(event, config.epochs)
             learn = training_lesson(history, config.patience)
-            yield status, *_curves(history), "", NO_CONFUSION, learn, None
+            curves = labelled_curves(_curves(history), config)
+            yield status, *curves, "", NO_CONFUSION, learn, None
         elif isinstance(event, Finished):
             result = event.result
             note, details, confusion = _results(result, event.saved)
             learn = training_lesson(result.history, config.patience, result.best_epoch)
             lesson = negatives_lesson(result.detection, config.negatives)
             learn += f"\n\n{lesson}" if lesson else ""
-            status = f"{event.status} {note}".strip()
-            yield status, *_curves(result.history), details, confusion, learn, _reliability(result)
+            replayed = lesson_of(result, event.saved) if lesson_of else ""
+            learn = f"{replayed}\n\n{learn}" if replayed else learn
+            status = f"{marked}{event.status} {note}".strip()
+            curves = labelled_curves(_curves(result.history), config)
+            yield status, *curves, details, confusion, learn, _reliability(result)
 
 
 def train_tab(app: gr.Blocks, session: Session) -> None:
@@ -312,6 +336,7 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
                         label="Mix in generated pictures without a face",
                         info='textures, clutter, scenes, text: "no face"',
                     )
+                replay_bug, init_from, freeze = start_widgets()
                 with gr.Row():
                     start = gr.Button("Train", variant="primary")
                     without = gr.Button("Train without negatives", elem_id="train-without")
@@ -325,7 +350,10 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
                 )
                 status = gr.Markdown(elem_id="train-status")
                 colours = {"train": "#1f77b4", "validation": "#ff7f0e"}
-                plot = dict(x="epoch", y="value", color="curve", color_map=colours, height=220)
+                plot = dict(
+                    x="epoch", y="value", color="curve", color_map=curve_colours(colours),
+                    height=220,
+                )  # fmt: skip
                 loss_curves = gr.LinePlot(
                     **plot,
                     y_title="loss (class + face + box)",
@@ -354,6 +382,7 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
         )
         with gr.Accordion("Learn", open=False):
             learn = gr.Markdown()
+        refresh_runs = runs_panel(session)  # compare runs; pick Classify's model
     # Uploading a zip means "train on it": switch the dataset choice for the learner.
     upload.upload(lambda: SOURCES[1], None, source, api_visibility="undocumented")
     show_stream, run_training = with_session(preview_stream, session), with_session(train, session)
@@ -377,11 +406,11 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
         concurrency_limit=2,
         concurrency_id="train",
     )
-    start.click(api_name="train", **train_event)
+    start.click(api_name="train", **train_event).then(**refresh_runs)
     # The seed lesson in one click: the same run, with every training picture a face.
     without.click(lambda: False, None, negatives, api_visibility="undocumented").then(
         api_visibility="undocumented", **train_event
-    )
+    ).then(**refresh_runs)
     cancel.click(
         with_session(cancel_training, session),
         None,

@@ -28,6 +28,7 @@ from mlx.utils import tree_flatten
 
 from menny_base.errors import MennyError
 from menny_core.model import MennyCNN
+from menny_core.weights import load
 
 CLASS_HEAD = "classifier."
 
@@ -56,8 +57,6 @@ def start_from(model: MennyCNN, path: str | os.PathLike, classes: list[str]) -> 
 
     A MennyError if the file is not Menny's weights, or its variant differs (a complex
     Menny's blocks do not fit a simple one)."""
-    from menny_core.weights import load  # weights imports train, which imports this module
-
     trained, metadata = load(path)
     name = Path(path).name
     if trained.variant != model.variant:

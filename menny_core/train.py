@@ -44,6 +44,7 @@ from menny_core.dataset import ImageFolder, Split, discover, fingerprint, strati
 from menny_core.detector_data import Part, prepare
 from menny_core.detector_eval import choose_thresholds, detection_report, scenes_of
 from menny_core.evaluate import Metrics, evaluate
+from menny_core.limits import MAX_IMAGE_SIZE, MAX_SEED
 from menny_core.model import IMAGE_SIZE, VARIANTS, MennyCNN, min_input_size
 from menny_core.scenes import SceneAugment, scene_stream
 from menny_core.stream import Augment, normalize
@@ -52,15 +53,6 @@ from menny_core.verdicts import Thresholds
 # Mirror, tilt up to 10 degrees, keep 70-100% of the area, and every other image grey:
 # the portraits' lighting tints colours, so grey copies teach shapes over colour.
 DEFAULT_AUGMENT = Augment(flip_prob=0.5, rotation_degrees=10.0, crop_area=(0.7, 1.0), grey_prob=0.5)
-
-
-# The largest image side a run may use: 4x the default, 16x its work per image (a forward
-# pass of 16 images at 512x512 takes seconds on a laptop CPU). Far beyond it mlx-data's
-# resize fails inside a worker thread and kills the whole process (seen at 100000), which
-# no error message can explain afterwards; so the limit is checked first.
-MAX_IMAGE_SIZE = 512
-# numpy's legacy seeding (np.random.seed) takes 32-bit seeds.
-MAX_SEED = 2**32 - 1
 
 
 @dataclass

@@ -249,6 +249,20 @@ class Visitors:
             shutil.rmtree(run.weights.parent, ignore_errors=True)
         return saved
 
+    def choose(self, visitor: Visitor, number: int | None) -> SavedRun | None:
+        """Make the visitor's run `number` the model their Classify tab uses (None: the
+        shipped model again); a MennyError naming the runs they have otherwise."""
+        with self._lock:
+            if number is None:
+                visitor.current = None
+                return None
+            for run in visitor.runs:
+                if run.number == number:
+                    visitor.current = run
+                    return run
+            kept = ", ".join(str(r.number) for r in visitor.runs) or "none yet"
+        raise MennyError(f"you have no run {number} (your runs: {kept})")
+
     def current_run(self, visitor: Visitor) -> tuple[SavedRun | None, str]:
         """The run whose model answers this visitor (None: the shipped model), and a note
         if their run's file vanished and the shipped model answers again."""

@@ -32,9 +32,9 @@ from mlx.utils import tree_flatten
 from menny_base.errors import MennyError
 from menny_base.numbers import whole
 from menny_core.bugs import keep_dropout_on
+from menny_core.limits import MAX_IMAGE_SIZE
 from menny_core.model import VARIANTS, MennyCNN, min_input_size
 from menny_core.stream import MEAN, STD
-from menny_core.train import MAX_IMAGE_SIZE
 from menny_core.verdicts import Thresholds
 
 FORMAT = "menny-weights-1"

@@ -191,7 +191,7 @@ def _data(args: argparse.Namespace):
 
 
 def _train(args: argparse.Namespace) -> int:
-    from menny_core import weights
+    from menny_core import distributed, weights
     from menny_core.sessions import Trainer
     from menny_core.stream import Augment
     from menny_core.train import EpochStats, TrainConfig
@@ -223,13 +223,15 @@ def _train(args: argparse.Namespace) -> int:
     except weights.WeightsError as error:
         raise MennyError(f"--out {error}") from None
     folder = _data(args)
+    world = distributed.world()  # several processes when started by mlx.launch
+    distributed.local_batch(config.batch_size, world)  # a batch they cannot share: say so now
     epoch_of = [1]
-    draw = _progress(epoch_of, config.epochs)
+    draw = _progress(epoch_of, config.epochs) if world.leader else None
     started = time.perf_counter()
     run = Trainer().start(epochs=config.epochs)  # this process's one run; Ctrl-C cancels it
     try:
         save = lambda result: weights.save(out, result.model, result.metadata())  # noqa: E731
-        for event in run_training(folder, config, run, save, log=True):
+        for event in run_training(folder, config, run, save, log=True, world=world):
             if isinstance(event, str):  # a log line: epochs, early stopping, best epoch
                 if draw is not None:
                     sys.stderr.write("\r" + " " * 70 + "\r")  # wipe the progress bar
@@ -245,6 +247,8 @@ def _train(args: argparse.Namespace) -> int:
             f"menny train: error: trained, but the weights were not saved: {error}", file=sys.stderr
         )
         return NOT_SAVED
+    if not world.leader:  # rank 0 reports for everyone
+        return 0
     bug = finished.result.config.replay_bug
     marked = f" (bug: {bug})" if bug else ""
     print(

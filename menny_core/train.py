@@ -39,10 +39,11 @@ from mlx.utils import tree_flatten
 
 from menny_base.errors import MennyError
 from menny_base.numbers import real, whole
-from menny_core import bugs, finetune
+from menny_core import bugs, distributed, finetune
 from menny_core.dataset import ImageFolder, Split, discover, fingerprint, stratified_split
 from menny_core.detector_data import Part, prepare
 from menny_core.detector_eval import choose_thresholds, detection_report, scenes_of
+from menny_core.distributed import World
 from menny_core.evaluate import Metrics, evaluate
 from menny_core.limits import MAX_IMAGE_SIZE, MAX_SEED
 from menny_core.model import IMAGE_SIZE, VARIANTS, MennyCNN, min_input_size
@@ -243,6 +244,8 @@ class TrainResult:
 # The box term's weight: a box off by 10% of the frame costs about as much as a class
 # probability of 0.9 for the right person (-log 0.9 = 0.1 nats vs 0.1 box error).
 BOX_WEIGHT = 1.0
+SOLO = World()  # one process: what every run is unless `mlx.launch` started several
+RANK_SEED_STEP = 1_000_003  # the scene seeds of process r are offset by r * this
 FACE_SCENES_PER_EPOCH = 2
 OTHERS_PER_FACE = 1  # strangers and no-face pictures per face, in each epoch
 SMOOTH_L1_BETA = 0.02  # box errors below 2% of the frame are squared (gentle), above linear
@@ -276,7 +279,10 @@ def detector_loss(
 
 
 def make_step(
-    model: nn.Module, optimizer: optim.Optimizer, softmax_first: bool = False
+    model: nn.Module,
+    optimizer: optim.Optimizer,
+    softmax_first: bool = False,
+    world: World = SOLO,
 ) -> Callable:
     """One training step, compiled: a batch of scenes (images (B,S,S,3), labels, face,
     box, has_box: see scenes.py) -> (mean loss, #faces named right, #faces).
@@ -284,7 +290,8 @@ def make_step(
     mx.compile traces the step once per batch shape and fuses its element-wise work; the
     model's and optimizer's state (and the random state dropout draws from) are declared
     as inputs and outputs so the compiled function may read and replace them.
-    softmax_first: the softmax-before-loss bug (detector_loss).
+    softmax_first: the softmax-before-loss bug (detector_loss). world: with several
+    processes (distributed.py), the gradients are averaged over them before the update.
     """
     state = [model.state, optimizer.state, mx.random.state]
     loss = partial(detector_loss, model, softmax_first=softmax_first)
@@ -293,7 +300,7 @@ def make_step(
     @partial(mx.compile, inputs=state, outputs=state)
     def step(images, labels, face, box, has_box):
         (loss, logits), grads = grad_fn(images, labels, face, box, has_box)
-        optimizer.update(model, grads)
+        optimizer.update(model, distributed.average_gradients(grads, world))
         return loss, ((logits.argmax(axis=1) == labels) * face).sum(), face.sum()
 
     return step
@@ -323,6 +330,7 @@ def train_epoch(
     on_batch: Callable[[int, int], None] | None = None,
     stream: Iterable | None = None,
     after_step: Callable[[float], bool] | None = None,
+    world: World = SOLO,
 ) -> tuple[float, float, int, float] | None:
     """One pass over the training pictures as fresh scenes (`epoch_stream`), one compiled
     `step` (make_step(model, optimizer)) per batch.
@@ -332,14 +340,16 @@ def train_epoch(
     accuracy and 0 pictures. on_batch(done, total) follows every step.
     Two bugs come in here: `stream` (exhausted-stream: the batches to iterate instead of
     a new stream) and `after_step(batch loss)` (early-stop-in-batch-loop: True ends the
-    pass at once).
+    pass at once). world: this process's share of the pass (distributed.py); the figures
+    returned are the whole world's, and BatchNorm's running statistics are averaged.
     """
     model.train()
     finetune.hold_frozen(model, config.freeze)
     start = time.perf_counter()
-    steps = math.ceil(len(epoch_pictures(part, config.seed, epoch)) / config.batch_size)
+    pictures = distributed.shard(epoch_pictures(part, config.seed, epoch), world)
+    steps = math.ceil(len(pictures) / distributed.local_batch(config.batch_size, world))
     loss_sum, right, faces, seen = 0.0, 0, 0, 0
-    stream = epoch_stream(part, config, epoch) if stream is None else stream
+    stream = epoch_stream(part, config, epoch, world) if stream is None else stream
     for done, batch in enumerate(stream, start=1):
         if should_stop is not None and should_stop():
             return None
@@ -353,21 +363,25 @@ def train_epoch(
             on_batch(done, steps)
         if after_step is not None and after_step(loss.item()):
             break
+    loss_sum, right, faces, seen = distributed.sum_over_ranks([loss_sum, right, faces, seen], world)
+    distributed.average_running_stats(model, world)
     if not seen:  # an exhausted stream: nothing was trained, nothing can be averaged
         return math.nan, math.nan, 0, time.perf_counter() - start
     return loss_sum / seen, right / max(faces, 1), seen, time.perf_counter() - start
 
 
-def epoch_stream(part: Part, config: TrainConfig, epoch: int) -> Iterable:
+def epoch_stream(part: Part, config: TrainConfig, epoch: int, world: World = SOLO) -> Iterable:
     """Epoch `epoch`'s batches of scenes (scenes.scene_stream, seeded with config.seed +
     epoch): one pass, build a new one for the next epoch. The fixed-rotation bug turns
-    every scene by bugs.FIXED_ROTATION degrees instead of a random angle."""
+    every scene by bugs.FIXED_ROTATION degrees instead of a random angle. With several
+    processes, this one's share of the pictures, in batches of its share of the batch."""
     augment = SceneAugment.of(config.augment)
     if config.replay_bug == "fixed-rotation":
         augment = replace(augment, fixed_rotation=bugs.FIXED_ROTATION)
     return scene_stream(
-        epoch_pictures(part, config.seed, epoch), part.no_faces, config.image_size,
-        config.batch_size, config.seed + epoch, augment,
+        distributed.shard(epoch_pictures(part, config.seed, epoch), world), part.no_faces,
+        config.image_size, distributed.local_batch(config.batch_size, world),
+        config.seed + epoch + RANK_SEED_STEP * world.rank, augment,
     )  # fmt: skip
 
 
@@ -400,6 +414,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = print,
+    world: World = SOLO,
 ) -> TrainResult:
     """Train a new Menny on `data` (a folder of class sub-folders, or `dataset.discover`'s
     ImageFolder).
@@ -408,6 +423,8 @@ def train(
     every step of an epoch (a progress bar).  should_stop(): polled before every step;
     True ends training there, returning the best weights so far (cancelled=True).
     log(line): one line per epoch; None for silence.
+    world: the processes training together under `mlx.launch` (distributed.py); each
+    trains on its share of every epoch, and they end with the same weights.
     """
     config = config if config is not None else TrainConfig()
     started = time.perf_counter()
@@ -439,21 +456,23 @@ def train(
     # The learning rate falls from lr to 0 along a half cosine over all planned steps:
     # big steps early, small ones at the end, where they settle into a minimum instead
     # of bouncing around it (validation accuracy then stops jumping between epochs).
-    per_epoch = len(epoch_pictures(train_part, config.seed, 1))
-    total_steps = config.epochs * math.ceil(per_epoch / config.batch_size)
+    per_epoch = len(distributed.shard(epoch_pictures(train_part, config.seed, 1), world))
+    total_steps = config.epochs * math.ceil(
+        per_epoch / distributed.local_batch(config.batch_size, world)
+    )
     lr = bugs.TINY_LR if bug == "tiny-lr" else config.lr
     schedule = optim.cosine_decay(lr, total_steps)
     optimizer = optim.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
     softmax_first = bug == "softmax-before-loss"
-    step = make_step(model, optimizer, softmax_first)
-    say = log or (lambda _line: None)
+    step = make_step(model, optimizer, softmax_first, world)
+    say = log if log is not None and world.leader else (lambda _line: None)
 
     val_scenes = scenes_of(val_part, config.image_size, config.seed + 1)
     history: list[EpochStats] = []
     stopper = EarlyStopping(config.patience)
     cancelled = stopped_early = False
     # exhausted-stream: epoch 1's stream, iterated again by every epoch.
-    shared = epoch_stream(train_part, config, 1) if bug == "exhausted-stream" else None
+    shared = epoch_stream(train_part, config, 1, world) if bug == "exhausted-stream" else None
     # early-stop-in-batch-loop: the stopper judges every batch by its own loss.
     in_batches, step_epochs = bug == "early-stop-in-batch-loop", []
     if in_batches:
@@ -466,13 +485,15 @@ def train(
         epoch_start = time.perf_counter()
         trained = train_epoch(
             model, optimizer, step, train_part, config, epoch, should_stop, on_batch,
-            shared, after_step if in_batches else None,
+            shared, after_step if in_batches else None, world,
         )  # fmt: skip
         if trained is None:
             cancelled = True
             break
         train_loss, train_acc, seen, train_seconds = trained
         val_loss, val_acc = _validate(model, val_scenes, softmax_first)
+        if world.size > 1:  # one number for every process, so they stop at the same epoch
+            val_loss = distributed.sum_over_ranks([val_loss], world)[0] / world.size
         stats = EpochStats(
             epoch, train_loss, train_acc, val_loss, val_acc,
             time.perf_counter() - epoch_start, seen / max(train_seconds, 1e-9),

@@ -36,16 +36,21 @@ from typing import Any
 import mlx.core as mx
 
 from menny_core.dataset import ImageFolder
+from menny_core.distributed import World
 from menny_core.lessons import run_status
 from menny_core.sessions import Run
-from menny_core.train import EpochStats, TrainConfig, TrainResult, train
+from menny_core.train import SOLO, EpochStats, TrainConfig, TrainResult, train
 
 Event = tuple[int, int] | str | EpochStats | TrainResult
 _DONE = object()  # the worker's last message: training has ended, one way or another
 
 
 def train_in_background(
-    folder: str | os.PathLike | ImageFolder, config: TrainConfig, run: Run, log: bool = False
+    folder: str | os.PathLike | ImageFolder,
+    config: TrainConfig,
+    run: Run,
+    log: bool = False,
+    world: World = SOLO,
 ) -> Iterator[Event]:
     """`train.train(folder, config)` in a worker thread, its reports as a generator.
 
@@ -54,7 +59,8 @@ def train_in_background(
     run: the `sessions.Run` this training belongs to; its `should_stop` (Cancel pressed, or
     its time limit reached) is the trainer's, its epoch count follows the trainer's, and
     closing the generator early sets its Cancel flag. log: relay the trainer's log lines
-    too (as str events). The thread is started by the first `next()`, and has finished
+    too (as str events). world: the processes training together (distributed.py).
+    The thread is started by the first `next()`, and has finished
     when the generator ends, raises or closes.
     """
     events: queue.Queue = queue.Queue()
@@ -69,6 +75,7 @@ def train_in_background(
                 should_stop=run.should_stop,
                 log=events.put if log else None,
                 on_batch=lambda done, total: events.put((done, total)),
+                world=world,
             )
         except Exception as error:  # raised again below, in the caller's thread
             outcome["error"] = error
@@ -116,22 +123,24 @@ def run_training(
     run: Run,
     save: Callable[[TrainResult], Any],
     log: bool = False,
+    world: World = SOLO,
 ) -> Iterator[tuple[int, int] | str | EpochStats | Finished]:
     """Train (`train_in_background`'s reports relayed), save, and free the trainer.
 
     save(result): writes the best epoch's weights atomically (e.g. with `weights.save`)
     and returns what `Finished.saved` should hold; it is called only when at least one
-    epoch finished, and its errors (a full disk) reach the caller. `run` is released
-    when the generator ends, raises or is closed.
+    epoch finished, and its errors (a full disk) reach the caller; with several processes
+    (world), only rank 0 saves. `run` is released when the generator ends, raises or is
+    closed.
     """
     try:
-        with closing(train_in_background(folder, config, run, log)) as events:
+        with closing(train_in_background(folder, config, run, log, world)) as events:
             for event in events:
                 if isinstance(event, TrainResult):
                     result = event
                 else:
                     yield event
-        saved = save(result) if result.history else None
+        saved = save(result) if result.history and world.leader else None
         yield Finished(result, saved, ending(result, run))
     finally:
         run.release()

@@ -26,12 +26,17 @@ bugs that need code of their own.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 
+import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
+from PIL import Image
 
 from menny_base.errors import MennyError
-from menny_core.dataset import ImageFolder, Split, is_hidden
+from menny_core.dataset import ImageFolder, Sample, Split, is_hidden
+from menny_core.stream import normalize
 
 BUGS = {
     "softmax-before-loss": "softmax before a cross-entropy that applies log-softmax itself: "
@@ -92,6 +97,31 @@ def relabel(folder: ImageFolder, split: Split, order: list[str]) -> tuple[ImageF
     return relabelled, replace(
         split, train=moved(split.train), val=moved(split.val), test=moved(split.test)
     )
+
+
+# -- fixed-rotation ----------------------------------------------------------------------
+
+
+def tilted_accuracy(
+    model: nn.Module, samples: Sequence[Sample], image_size: int, degrees: float
+) -> float:
+    """Class accuracy (0..1) on `samples` turned by `degrees` (counter-clockwise, as
+    PIL and the training scenes turn), then shortest side to `image_size` and the centre
+    square, as evaluation shows a photo. The fixed-rotation bug's symptom: a model that
+    only saw faces leaning one way, shown faces leaning the other way."""
+    pictures = []
+    for path, _label in samples:
+        with Image.open(path) as image:
+            turned = image.convert("RGB").rotate(degrees, Image.Resampling.BILINEAR)
+        scale = image_size / min(turned.size)
+        width, height = (max(image_size, round(side * scale)) for side in turned.size)
+        turned = turned.resize((width, height), Image.Resampling.BILINEAR)
+        left, top = (width - image_size) // 2, (height - image_size) // 2
+        pictures.append(np.asarray(turned.crop((left, top, left + image_size, top + image_size))))
+    model.eval()
+    logits = model(mx.array(normalize(np.stack(pictures))))
+    labels = np.array([label for _path, label in samples])
+    return float((np.array(logits.argmax(axis=1)) == labels).mean())
 
 
 # -- dropout-at-inference ----------------------------------------------------------------

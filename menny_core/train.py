@@ -534,6 +534,12 @@ def train(
         if split.test:
             size = config.image_size
             test_metrics = evaluate(model, split.test, classes, size, config.batch_size)
+            if bug == "fixed-rotation":  # its symptom: faces leaning the other way
+                turn = bugs.FIXED_ROTATION
+                replay["tilted_test"] = {
+                    "same": bugs.tilted_accuracy(model, split.test, size, turn),
+                    "other": bugs.tilted_accuracy(model, split.test, size, -turn),
+                }
     return TrainResult(
         model=model,
         classes=classes,

@@ -135,6 +135,16 @@ def test_the_training_stream_replays_the_fixed_rotation(squares):
     assert plain.shape == turned.shape and not np.allclose(plain, turned)
 
 
+def test_tilted_accuracy_upright_is_the_test_accuracy(squares, clean):
+    test = clean.split.test
+    upright = bugs.tilted_accuracy(clean.model, test, 32, 0.0)
+    assert upright == clean.test_metrics.accuracy  # evaluate() as the oracle at 0 degrees
+    result = train(squares, quick(epochs=1, replay_bug="fixed-rotation"), log=None)
+    tilted = result.replay["tilted_test"]
+    assert tilted["same"] == bugs.tilted_accuracy(result.model, test, 32, 15.0)
+    assert tilted["other"] == bugs.tilted_accuracy(result.model, test, 32, -15.0)
+
+
 def test_early_stop_in_the_batch_loop_counts_patience_in_batches(squares):
     batches = []
     config = quick(epochs=6, patience=2, replay_bug="early-stop-in-batch-loop")

@@ -72,14 +72,14 @@ def run_label(config) -> str:
 
 
 def labelled_curves(frames: tuple[pd.DataFrame, pd.DataFrame], config) -> tuple:
-    """The two curve frames, each curve named with the run's bug if it has one
-    ("train (bug: tiny-lr)"): the plot's legend says it, and so does the API's data."""
-    if not config.replay_bug:
-        return frames
+    """The two curve frames without their missing points (an epoch without batches: the
+    exhausted-stream bug), each curve named with the run's bug if it has one ("train
+    (bug: tiny-lr)"): the plot's legend says it, and so does the API's data."""
     marked = []
     for frame in frames:
-        frame = frame.copy()
-        frame["curve"] = frame["curve"] + f" ({bugs.label(config.replay_bug)})"
+        frame = frame.dropna(subset=["value"]).reset_index(drop=True)
+        if config.replay_bug:
+            frame["curve"] = frame["curve"] + f" ({bugs.label(config.replay_bug)})"
         marked.append(frame)
     return tuple(marked)
 

@@ -3,6 +3,7 @@
 gradio_client, each visitor with their own runs."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -77,7 +78,7 @@ def test_a_bug_lesson_uses_the_runs_own_numbers():
     alone = bug_lesson(run, None)
     assert "Train once more with the bug set to none" in alone
     softmax = bug_lesson(("run 3", metadata(bug="softmax-before-loss", losses=(0.9, 0.4))), None)
-    assert "log(1 + 1/e) = 0.313 nats" in softmax and "lowest training loss was 0.400" in softmax
+    assert "log(1 + 1/e) = 0.313 nats" in softmax and "was 0.400" in softmax
     assert bug_lesson(("run 1", metadata()), None) == ""
 
 
@@ -163,6 +164,20 @@ def test_the_visitor_picks_the_model_classify_uses(visitor):
     assert state.current is state.runs[0] and "trained in this session" in note
     message = error_of(lambda: client.predict("run 9", api_name="/use_model"))
     assert message.startswith("'run 9' is not one of your runs (yours: run 1, ")
+
+
+def test_an_exhausted_stream_run_draws_only_the_epochs_that_trained(app_url, tmp_path):
+    client = Client(app_url, verbose=False)  # a visitor of their own: a fourth run elsewhere
+    data = handle_file(str(tiny_dataset_zip(tmp_path)))
+    status, losses, *_rest, learn, _ = train(client, data, epochs=2, replay_bug="exhausted-stream")
+    assert status.startswith("Bug replayed: exhausted-stream. Done in ")
+    rows = sorted((row[0], row[2]) for row in losses["data"])
+    assert rows == [
+        (1, "train (bug: exhausted-stream)"),
+        (1, "validation (bug: exhausted-stream)"),
+        (2, "validation (bug: exhausted-stream)"),  # epoch 2 trained on nothing
+    ]
+    assert re.search(r"Pictures trained per epoch: [1-9]\d*, 0\. ", learn)
 
 
 def test_bad_run_settings_are_sentences(visitor, tmp_path):

@@ -19,7 +19,7 @@ from menny_base.errors import MennyError
 from menny_core import bugs
 from menny_core.bug_lessons import bug_lesson
 from menny_core.model import VARIANTS
-from menny_core.runs import comparison_table, curves, transfer_sentence, twin
+from menny_core.runs import comparison_table, curves, start_sentence, transfer_sentence, twin
 from menny_core.weights import WeightsError, read_metadata
 
 NO_BUG = "none"
@@ -117,7 +117,7 @@ def finished_lesson(session: Session, visitor, result, saved) -> str:
     if result.config.replay_bug:
         return bug_lesson(this, yardstick)
     if yardstick is None:
-        return ""
+        return start_sentence(this[1])
     tuned, scratch = (this, yardstick) if result.config.init_from else (yardstick, this)
     return transfer_sentence(tuned, scratch)
 

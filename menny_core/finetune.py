@@ -84,6 +84,16 @@ def start_from(model: MennyCNN, path: str | os.PathLike, classes: list[str]) -> 
     }
 
 
+def start_line(init: dict, frozen: int) -> str:
+    """One log line: what `start_from` took, and how many blocks stay frozen."""
+    blocks = sorted({key.split(".")[1] for key in init["loaded"] if key.startswith("blocks.")})
+    fresh = sorted({key.split(".")[0] for key in init["fresh"]})
+    heads = f"new: {', '.join(fresh)}" if fresh else "every head kept (the same classes)"
+    return (
+        f"started from {init['from']}: {len(blocks)} conv blocks loaded, {frozen} frozen; {heads}"
+    )
+
+
 def freeze_blocks(model: MennyCNN, count: int) -> None:
     """Freeze the first `count` conv blocks (0: none; len(model.blocks): all)."""
     if not 0 <= count <= len(model.blocks):

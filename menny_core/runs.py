@@ -141,3 +141,23 @@ def transfer_sentence(tuned: Run, scratch: Run) -> str:
         "unfrozen blocks) has less to learn; frozen blocks need no weight gradients and no "
         "updates."
     )
+
+
+def start_sentence(metadata: dict) -> str:
+    """What a fine-tuned run took from its weights, for a run without a run from scratch
+    to compare with yet ('' for a run from scratch)."""
+    init = metadata.get("init")
+    if not init:
+        return ""
+    blocks = {key.split(".")[1] for key in init.get("loaded", []) if key.startswith("blocks.")}
+    head = (
+        "a new class head for your classes"
+        if any(key.startswith("classifier.") for key in init.get("fresh", []))
+        else "its class head too (the same classes)"
+    )
+    frozen = (metadata.get("config") or {}).get("freeze", 0)
+    return (
+        f"**Fine-tuned.** This run started {start_of(metadata)}: {len(blocks)} conv blocks "
+        f"loaded, {head}; {frozen} block(s) did not learn. Train once from scratch with the "
+        "same settings and seed, and compare test accuracy and time under Runs compared."
+    )

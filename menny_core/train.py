@@ -436,6 +436,11 @@ def train(
             "or the test share (test_fraction)"
         )
     bug, replay, trained_on, trained_split = config.replay_bug, {}, folder, split
+    if bug == "early-stop-in-batch-loop" and world.size > 1:
+        raise MennyError(
+            "the early-stop-in-batch-loop bug judges each process's own batches, so the "
+            "processes would stop at different batches: replay it in one process"
+        )
     if bug == "unsorted-labels":  # the same split, labelled in the listing's order
         order, how = bugs.listing_order(folder)
         trained_on, trained_split = bugs.relabel(folder, split, order)
@@ -450,6 +455,8 @@ def train(
     init = None
     if config.init_from is not None:
         init = finetune.start_from(model, config.init_from, scenes.classes)
+        if log is not None and world.leader:
+            log(finetune.start_line(init, config.freeze))
     finetune.freeze_blocks(model, config.freeze)
     if bug == "dropout-at-inference":
         bugs.keep_dropout_on(model)

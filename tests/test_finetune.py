@@ -116,6 +116,9 @@ def test_the_cli_fine_tunes_and_refuses_files_menny_did_not_write(tmp_path):
     base = ["train", "--data", data, "--out", out, "--image-size", 32, "--epochs", 1]
     result = menny(*base, "--batch-size", 8, "--init", SHIPPED, "--freeze", 5)
     assert result.returncode == 0, result.stderr
+    assert "started from menny.safetensors: 5 conv blocks loaded, 5 frozen; new: classifier" in (
+        result.stdout
+    )
     model, metadata = load(out)
     tuned = weights_of(model)
     shipped = weights_of(load(SHIPPED)[0])

@@ -12,7 +12,7 @@ from mlx.utils import tree_flatten
 from test_app_api import error_of, tiny_dataset_zip
 
 from menny_core.bug_lessons import bug_lesson
-from menny_core.runs import comparison_table, curves, start_of, twin
+from menny_core.runs import comparison_table, curves, start_of, start_sentence, twin
 from menny_core.weights import load
 
 
@@ -66,6 +66,19 @@ def test_twin_is_the_clean_run_of_the_same_settings_or_the_other_start():
     assert twin(tuned, [clean, bug]) == clean
     assert twin(clean, [tuned]) == tuned
     assert twin(clean, [other_data]) is None  # two runs from scratch: no yardstick
+
+
+def test_a_fine_tuned_run_says_what_it_took():
+    tuned = metadata(init="menny.safetensors", freeze=2)
+    tuned["init"] = {"loaded": ["blocks.0.conv.weight", "blocks.1.conv.weight", "face.bias"],
+                     "fresh": ["classifier.weight"]}  # fmt: skip
+    assert start_sentence(tuned) == (
+        "**Fine-tuned.** This run started from menny.safetensors, 2 of the conv blocks frozen: "
+        "2 conv blocks loaded, a new class head for your classes; 2 block(s) did not learn. "
+        "Train once from scratch with the same settings and seed, and compare test accuracy "
+        "and time under Runs compared."
+    )
+    assert start_sentence(metadata()) == ""
 
 
 def test_a_bug_lesson_uses_the_runs_own_numbers():

@@ -457,6 +457,8 @@ def train(
         init = finetune.start_from(model, config.init_from, scenes.classes)
         if log is not None and world.leader:
             log(finetune.start_line(init, config.freeze))
+    if bug is not None and log is not None and world.leader:
+        log(f"replaying the bug {bug}: {bugs.BUGS[bug]}")
     finetune.freeze_blocks(model, config.freeze)
     if bug == "dropout-at-inference":
         bugs.keep_dropout_on(model)

@@ -231,5 +231,6 @@ def test_a_bug_run_is_labelled_on_the_command_line(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "(bug: tiny-lr)" in result.stdout
+    assert result.stdout.startswith(f"replaying the bug tiny-lr: {bugs.BUGS['tiny-lr']}\n")
     metadata = load(out)[1]
     assert metadata["replay_bug"] == "tiny-lr" and metadata["config"]["replay_bug"] == "tiny-lr"

@@ -51,7 +51,8 @@ BUGS = {
     "same photo gets different answers",
     "exhausted-stream": "one mlx-data stream for every epoch: it is used up after epoch 1, "
     "so later epochs train on nothing",
-    "tiny-lr": "a learning rate of 1e-5: the weights barely move and Menny tends to say one class",
+    "tiny-lr": "a learning rate of 1e-5: each step moves a weight by about 1e-5, so learning "
+    "crawls",
 }
 TINY_LR = 1e-5
 FIXED_ROTATION = 15.0  # degrees: the chapter's rotate(15)

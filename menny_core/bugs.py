@@ -10,7 +10,7 @@ Each bug is the chapter's own code path, put back where it was:
                               classes in sorted order, as prediction reads them
     fixed-rotation            scenes.SceneAugment: every training scene turns by exactly
                               FIXED_ROTATION degrees instead of a random angle
-    early-stop-in-batch-loop  train.train_epoch: the early-stopping check runs after every
+    early-stop-in-batch-loop  train_step.train_epoch: the early-stopping check runs after every
                               batch, on that batch's loss, with patience counted in batches
     dropout-at-inference      `keep_dropout_on`: dropout stays on when validating, testing
                               and predicting (also in the saved weights: weights.load)

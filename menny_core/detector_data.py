@@ -40,7 +40,7 @@ from menny_core.verdicts import SOMEONE_ELSE
 # How many pictures the project draws for a split: a share of the split's faces, at least
 # a floor (a tiny user dataset still gets enough negatives to learn "no face" from).
 # Training draws a pool three times the faces, and each epoch takes a fresh sample of it
-# (train.train_epoch): "everyone else" is a big set, and a few dozen strangers seen
+# (train_step.epoch_pictures): "everyone else" is a big set, and a few dozen strangers seen
 # every epoch would be learnt by heart.
 GENERATED_PER_FACE = {
     "train": {"no_faces": 3.0, "strangers": 3.0},

@@ -36,7 +36,7 @@ def trainers() -> list[threading.Thread]:
 
 def test_reports_arrive_in_order_and_the_result_last(squares, run):
     events = list(train_in_background(squares, quick(epochs=2), run))
-    # 16 training images, each in two scenes (train.FACE_SCENES_PER_EPOCH), in batches of
+    # 16 training images, each in two scenes (train_step.FACE_SCENES_PER_EPOCH), in batches of
     # 8: four steps, then the epoch's stats.
     steps = [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert [e if isinstance(e, tuple) else type(e) for e in events] == [

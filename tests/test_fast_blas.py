@@ -83,3 +83,13 @@ def test_the_thread_count_can_be_set_and_products_stay_right():
     finally:
         fast_blas.set_threads(before)
     assert fast_blas.threads() == before
+
+
+@linux_only
+@pytest.mark.parametrize(
+    "entry", ["import demo", "import menny_app.analysis", "import menny_core.cli"]
+)
+def test_every_entry_point_gets_the_fast_blas_whatever_it_imports_first(entry):
+    # A tab module that imports mlx.core at its top once left `python demo.py` training
+    # 2.5x slower; the packages load the shim before any of their modules runs.
+    assert _status_in_fresh_python(entry) == "numpy's OpenBLAS via the CBLAS shim"

@@ -18,8 +18,6 @@ list gains "someone else" when there are strangers.
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,9 +51,6 @@ GENERATED_FLOOR = {"train": 24, "val": 24, "test": 48}
 GENERATED_CAP = 400
 SPLITS = ("train", "val", "test")
 _KIND_SEED = {"strangers": 1, "no_faces": 2}  # each kind and split draws from its own sequence
-# Pillow and numpy let go of Python's lock while they draw, so threads draw side by side
-# (measured: 16 strangers 2.4x faster on 2 threads than on one).
-DRAW_THREADS = min(4, os.cpu_count() or 1)
 
 
 @dataclass
@@ -124,7 +119,8 @@ def prepare(
             share = GENERATED_PER_FACE[name][kind]
             count = min(GENERATED_CAP, max(GENERATED_FLOOR[name], round(share * len(samples))))
             sequence = np.random.SeedSequence([seed, 7919, index, _KIND_SEED[kind]])
-            drawn = draw_many(kind, sequence.spawn(count), stranger_label)
+            rng = np.random.default_rng(sequence)
+            drawn = [draw_generated(kind, rng, stranger_label) for _ in range(count)]
             getattr(part, kind).extend(drawn)
             generated[kind] += count
         parts[name] = part
@@ -145,17 +141,6 @@ def draw_generated(kind: str, rng: np.random.Generator, stranger_label: int) -> 
         image, box = draw_portrait(random_stranger(rng), view, rng, SOURCE_SIDE)
         return Picture(np.asarray(image), stranger_label, tuple(box))
     return Picture(np.asarray(render_negative(rng, SOURCE_SIDE)), NO_FACE)
-
-
-def draw_many(kind: str, seeds: list[np.random.SeedSequence], stranger_label: int) -> list[Picture]:
-    """One generated picture per seed, drawn on DRAW_THREADS threads. Each picture draws
-    from its own seed, so the pictures do not depend on which thread drew them."""
-
-    def draw(seed: np.random.SeedSequence) -> Picture:
-        return draw_generated(kind, np.random.default_rng(seed), stranger_label)
-
-    with ThreadPoolExecutor(DRAW_THREADS) as pool:
-        return list(pool.map(draw, seeds))
 
 
 PREVIEW_GENERATED = 2  # of each generated kind in a preview, when switched on

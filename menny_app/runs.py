@@ -26,7 +26,7 @@ NO_BUG = "none"
 STARTS = ("from scratch", "the shipped Menny")
 SHIPPED = "the shipped Menny"
 MOST_BLOCKS = max(len(widths) for widths, _ in VARIANTS.values())
-PLOT = dict(x="epoch", y="value", color="curve", height=240)
+PLOT = dict(x="epoch", y="value", color="curve", height=340)  # room for the legend
 
 
 # -- the run's settings ------------------------------------------------------------------

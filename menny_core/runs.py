@@ -59,12 +59,11 @@ def numbers(metadata: dict) -> dict[str, str]:
     config = metadata.get("config") or {}
     metrics = metadata.get("metrics") or {}
     detection = (metadata.get("detector") or {}).get("report") or {}
-    last = history[-1] if history else {}
     trained = [row["images_per_s"] for row in history if row.get("images_per_s")]
 
-    def loss(key: str) -> str:
-        value = last.get(key)
-        return "-" if value is None else f"{value:.3f}"
+    def loss(key: str) -> str:  # the last epoch that has one (an exhausted stream's have not)
+        values = [row[key] for row in history if row.get(key) is not None]
+        return f"{values[-1]:.3f}" if values else "-"
 
     return {
         "bug replayed": metadata.get("replay_bug") or "none",

@@ -12,4 +12,4 @@ into `kernels_playground` or `menny_core`, which never import Gradio.
 
 # First, before any tab module imports mlx.core: menny_base gives MLX its fast BLAS (an app
 # module importing mlx.core first would leave MLX on its slow reference BLAS: 2.5x slower).
-import menny_base  # noqa: E402, F401
+import menny_base  # noqa: F401

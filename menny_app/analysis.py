@@ -191,9 +191,19 @@ def errors_panel(session: Session, confusion: gr.Dataframe) -> None:
             predicted_class = gr.Textbox(label="Predicted class", elem_id="errors-predicted")
             show = gr.Button("Show the current model's test errors", elem_id="errors-show")
         summary = gr.Markdown(elem_id="errors-summary")
-        cell = gr.Image(label="The cell's images (all mistakes if no cell is picked)", format="png")
-        close = gr.Image(label="Least confident right answers per class", format="png")
-        gallery = gr.Image(label="Per class: mistakes first", format="png")
+        cell = gr.Image(
+            label="The cell's images (all mistakes if no cell is picked)",
+            format="png",
+            elem_classes="below-label",
+        )
+        close = gr.Image(
+            label="Least confident right answers per class",
+            format="png",
+            elem_classes="below-label",
+        )
+        gallery = gr.Image(
+            label="Per class: mistakes first", format="png", elem_classes="below-label"
+        )
     handler = with_session(errors, session)
     event = dict(
         fn=handler,
@@ -220,20 +230,32 @@ def erf_and_shift_panels(session: Session, photo: gr.Image) -> None:
             )
             measure = gr.Button("Measure the effective receptive field")
         with gr.Row():
-            trained = gr.Image(label="Trained: |d unit / d pixel| and the theoretical square")
-            untrained = gr.Image(label="Untrained: the weights training started from, same unit")
+            trained = gr.Image(
+                label="Trained: |d unit / d pixel| and the theoretical square",
+                elem_classes="below-label",
+            )
+            untrained = gr.Image(
+                label="Untrained: the weights training started from, same unit",
+                elem_classes="below-label",
+            )
         erf_learn = gr.Markdown(elem_id="erf-learn")
         with gr.Row():
             shift_pixels = gr.Slider(-32, 32, 8, step=1, label="Shift (pixels)", elem_id="shift")
             move = gr.Button("Shift the photo")
         with gr.Row():
-            moved = gr.Image(label="What Menny sees, shifted", elem_classes="pixelated")
+            moved = gr.Image(
+                label="What Menny sees, shifted", elem_classes=["pixelated", "below-label"]
+            )
             maps = gr.Image(
                 label="The layer's first maps: unshifted (top), shifted (bottom)",
                 format="png",
-                elem_classes="pixelated",
+                elem_classes=["pixelated", "below-label"],
             )
-            curve = gr.Image(label="Each class's probability against the shift", format="png")
+            curve = gr.Image(
+                label="Each class's probability against the shift",
+                format="png",
+                elem_classes="below-label",
+            )
         shift_learn = gr.Markdown(elem_id="shift-learn")
     measure_erf = with_session(erf, session)
     measure.click(

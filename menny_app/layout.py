@@ -16,7 +16,11 @@ from menny_app.session import Session
 from menny_app.shapes import shapes_tab
 from menny_app.training import train_tab
 
-CSS = ".pixelated img { image-rendering: pixelated; }"
+CSS = (
+    ".pixelated img { image-rendering: pixelated; }"
+    # Gradio floats an image's label over its top edge: room for it where that edge matters.
+    " .below-label .image-container { padding-top: 2.2rem; }"
+)
 # Gradio's own cache (uploads, images sent back): files older than this go (--cache-minutes).
 # Not much shorter: a visitor's picture stays in the playground while they turn the knobs.
 CACHE_MINUTES = 60

@@ -95,7 +95,9 @@ def _answer(model: MennyCNN, image: np.ndarray, image_size: int, temperature: fl
         face, box = float(sigmoid(np.array(face_logit)[0])), np.array(box_out[0], np.float64)
     else:
         logits = model(batch)  # the model returns logits: see model.py
-    values = softmax(np.array(logits[0], dtype=np.float64), temperature)
+    raw = np.array(logits[0], dtype=np.float64)
+    # Checked before the softmax too: NaN logits would only raise numpy warnings there.
+    values = softmax(raw, temperature) if np.isfinite(raw).all() else raw
     if not (np.isfinite(values).all() and values.sum() > 0) or (face is not None and not (
         np.isfinite(face) and np.isfinite(box).all()
     )):  # fmt: skip

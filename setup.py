@@ -1,13 +1,50 @@
-"""Build hook for one optional C file: the BLAS shim (see menny_base/fast_blas.py).
+"""Build hook for two optional compiled parts; everything else lives in pyproject.toml.
 
-Everything else lives in pyproject.toml. The shim only matters on Linux, where the
-mlx[cpu] wheel links a slow reference BLAS; if it cannot be compiled (no C compiler),
-the install still succeeds and MLX simply keeps its own BLAS.
+- menny_base._cblas_shim (C): gives MLX numpy's OpenBLAS (see menny_base/fast_blas.py).
+  It only matters on Linux, where the mlx[cpu] wheel links a slow reference BLAS.
+- menny_base._fast_conv (C++): Menny's direct convolution as an MLX primitive (see
+  menny_base/fast_conv.py). Linux on x86-64 only; it is compiled against the MLX headers
+  and nanobind of the build environment, and used only if that MLX is the running one.
+
+Both are optional: if one cannot be compiled (no compiler, no headers), the install still
+succeeds and the pure-MLX path is used; the app logs one line saying so.
 """
 
+import platform
 import sys
+from pathlib import Path
 
 from setuptools import Extension, setup
+
+
+def fast_conv_extension() -> Extension | None:
+    try:
+        import mlx
+        import nanobind
+    except ImportError:
+        return None
+    mlx_dir = Path(mlx.__path__[0])
+    nanobind_dir = Path(nanobind.__file__).parent
+    return Extension(
+        "menny_base._fast_conv",
+        sources=["menny_base/fast_conv.cpp", str(nanobind_dir / "src" / "nb_combined.cpp")],
+        include_dirs=[
+            str(mlx_dir / "include"),
+            str(nanobind_dir / "include"),
+            str(nanobind_dir / "ext" / "robin_map" / "include"),
+        ],
+        library_dirs=[str(mlx_dir / "lib")],
+        libraries=["mlx"],
+        # mlx.core has loaded libmlx.so before this module is imported; the rpath finds it
+        # beside an installed (not editable) menny too.
+        extra_link_args=["-Wl,-rpath,$ORIGIN/../mlx/lib"],
+        # NB_DOMAIN=mlx: share MLX's nanobind type registry, so mx.array crosses over.
+        define_macros=[("NB_DOMAIN", "mlx"), ("NB_COMPACT_ASSERTIONS", None), ("NDEBUG", None)],
+        extra_compile_args=["-std=c++20", "-O3", "-fvisibility=hidden", "-fno-strict-aliasing"],
+        language="c++",
+        optional=True,
+    )
+
 
 ext_modules = []
 if sys.platform.startswith("linux"):
@@ -19,5 +56,9 @@ if sys.platform.startswith("linux"):
             optional=True,
         )
     )
+    if platform.machine() in ("x86_64", "AMD64"):
+        fast_conv = fast_conv_extension()
+        if fast_conv is not None:
+            ext_modules.append(fast_conv)
 
 setup(ext_modules=ext_modules)

@@ -28,8 +28,11 @@ explains how and why).
 
 Why these choices (measured on a 2-core Linux CPU, mlx 0.32, bench/train_speed.py):
 - MLX's CPU convolution copies every 3x3 patch of its input into a matrix (im2col) and
-  multiplies; the copy costs more than the multiply. Its size is N*H*W*9*C_in, so the
-  early, large layers get few channels and the image is kept small (64 pixels).
+  multiplies; the copy costs more than the multiply. The blocks' convolutions therefore
+  use `menny_base.fast_conv.Conv2d`: the same layer and weights, computed by a direct
+  convolution compiled for the CPU when one was built, else by MLX. Either way the work
+  grows with N*H*W*9*C_in*C_out, so the early, large layers get few channels and the
+  image is kept small (64 pixels).
 - The max-pool is a reshape + max instead of nn.MaxPool2d: for non-overlapping 2x2
   windows they compute the same thing (tests check it), and the reshape's gradient is
   a cheaper scatter than MaxPool2d's strided-window one.
@@ -44,6 +47,7 @@ import numpy as np
 from mlx.utils import tree_flatten
 
 from menny_base.errors import MennyError, WrongType
+from menny_base.fast_conv import Conv2d
 
 VARIANTS = {
     # variant: (filters per block, batch norm)
@@ -96,7 +100,7 @@ class ConvBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, batch_norm: bool) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.conv = Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
         # No `None` attribute: MLX modules list their children, and None is not a module.
         if batch_norm:
             self.norm = nn.BatchNorm(out_channels)

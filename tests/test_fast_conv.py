@@ -1,0 +1,149 @@
+"""Menny's direct convolution (menny_base/fast_conv.cpp) against MLX's own, the oracle:
+forward values and both gradients, on shapes, paddings and thread counts that exercise
+every branch (whole tiles and leftover pixels, leftover input channels, one image)."""
+
+import kernels_playground  # noqa: F401  (first: MLX gets its fast BLAS before it loads)
+
+# isort: split
+import os
+import platform
+import subprocess
+import sys
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+import pytest
+
+from menny_base import fast_conv
+from menny_core.model import MennyCNN
+
+
+def _cpu_has_avx2() -> bool:
+    try:
+        with open("/proc/cpuinfo") as info:
+            flags = info.read()
+    except OSError:
+        return False
+    return " avx2" in flags and " fma" in flags
+
+
+BUILT_HERE = (
+    sys.platform.startswith("linux")
+    and platform.machine() == "x86_64"
+    and _cpu_has_avx2()
+    and os.environ.get("MENNY_FAST_CONV", "1") != "0"
+)
+needs_module = pytest.mark.skipif(
+    not fast_conv.enabled(), reason=f"the direct convolution is off here: {fast_conv.status}"
+)
+
+
+def test_the_direct_convolution_is_built_and_used_where_it_can_be():
+    # On Linux x86-64 with AVX2 (CI), a broken build must fail here, not fall back quietly.
+    if not BUILT_HERE:
+        pytest.skip("only Linux on x86-64 with AVX2 and FMA builds the direct convolution")
+    assert fast_conv.enabled(), fast_conv.status
+    assert "direct convolution" in fast_conv.status
+
+
+def _relative(a: mx.array, b: mx.array) -> float:
+    return float(mx.abs(a - b).max()) / max(float(mx.abs(b).max()), 1e-30)
+
+
+SHAPES = [
+    # (N, H, W, C, O, K, P)
+    (2, 7, 5, 3, 16, 3, 1),  # RGB input: leftover channels, leftover pixels in a row
+    (3, 8, 8, 16, 32, 3, 1),
+    (1, 5, 6, 16, 16, 3, 0),  # no padding: the output shrinks
+    (2, 9, 9, 32, 16, 5, 2),  # a 5x5 kernel
+    (2, 4, 4, 3, 32, 3, 2),  # more padding than "same"
+    (2, 11, 13, 20, 48, 3, 1),  # channels that are not a power of two
+    (1, 3, 3, 16, 16, 1, 0),  # a 1x1 kernel
+    (4, 4, 4, 128, 128, 3, 1),  # Menny's last block
+]
+
+
+@needs_module
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_values_and_gradients_match_mlx(shape, threads, monkeypatch):
+    n, h, w, c, o, k, p = shape
+    monkeypatch.setattr(fast_conv, "_threads", threads)
+    mx.random.seed(sum(shape) + threads)
+    x, weight = mx.random.normal((n, h, w, c)), mx.random.normal((o, k, k, c))
+    cotangent = mx.random.normal((n, h + 2 * p - k + 1, w + 2 * p - k + 1, o))
+
+    def loss(conv):
+        return lambda x, weight: (conv(x, weight) * cotangent).sum()
+
+    ours = fast_conv.conv2d(x, weight, p)
+    theirs = mx.conv2d(x, weight, padding=p)
+    assert ours.shape == theirs.shape
+    assert _relative(ours, theirs) < 1e-5
+    got = mx.grad(loss(lambda a, b: fast_conv.conv2d(a, b, p)), argnums=(0, 1))(x, weight)
+    want = mx.grad(loss(lambda a, b: mx.conv2d(a, b, padding=p)), argnums=(0, 1))(x, weight)
+    assert _relative(got[0], want[0]) < 1e-5  # the input's gradient
+    assert _relative(got[1], want[1]) < 1e-5  # the kernel's gradient
+
+
+@needs_module
+def test_a_transposed_input_and_a_compiled_function_give_the_same_numbers():
+    x = mx.random.normal((2, 8, 6, 16)).transpose(0, 2, 1, 3)  # not row-contiguous
+    weight = mx.random.normal((16, 3, 3, 16))
+    compiled = mx.compile(lambda a, b: fast_conv.conv2d(a, b, 1))
+    assert _relative(compiled(x, weight), mx.conv2d(x, weight, padding=1)) < 1e-5
+
+
+@needs_module
+def test_a_large_batch_matches_too():
+    x, weight = mx.random.normal((64, 32, 32, 16)), mx.random.normal((32, 3, 3, 16))
+    assert _relative(fast_conv.conv2d(x, weight, 1), mx.conv2d(x, weight, padding=1)) < 1e-5
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"stride": 2, "padding": 1},
+        {"dilation": 2, "padding": 2},
+        {"padding": 1, "out_channels": 1},  # not a multiple of 16: MLX's convolution
+        {"padding": 0, "bias": False},
+    ],
+)
+def test_the_layer_gives_nn_conv2d_numbers_with_any_settings(settings):
+    settings = {"out_channels": 16, **settings}
+    mine = fast_conv.Conv2d(8, kernel_size=3, **settings)
+    reference = nn.Conv2d(8, kernel_size=3, **settings)
+    reference.update(mine.parameters())
+    x = mx.random.normal((2, 10, 10, 8))
+    assert _relative(mine(x), reference(x)) < 1e-5
+
+
+def test_menny_trains_to_the_same_numbers_either_way():
+    """One step of the real model with the direct convolution, and one with MLX's in a
+    fresh process (MENNY_FAST_CONV=0): the same loss and weights, to float rounding."""
+    code = (
+        "import kernels_playground, sys, numpy as np, mlx.core as mx, mlx.nn as nn, "
+        "mlx.optimizers as optim\n"
+        "from menny_core.model import MennyCNN\n"
+        "mx.random.seed(3); model = MennyCNN(4, 'complex'); model.train()\n"
+        "x = mx.random.normal((8, 64, 64, 3)); y = mx.array([0, 1, 2, 3] * 2)\n"
+        "opt = optim.SGD(learning_rate=0.1)\n"
+        "f = nn.value_and_grad(model, lambda a, b: nn.losses.cross_entropy(model(a), b).mean())\n"
+        "loss, grads = f(x, y); opt.update(model, grads)\n"
+        "w = model.blocks[1].conv.weight\n"
+        "np.save(sys.argv[1], np.concatenate([np.array(loss).ravel(), np.array(w).ravel()]))\n"
+    )
+    results = {}
+    for flag in ("0", "1"):
+        out = f"{os.environ.get('TMPDIR', '/tmp')}/menny-fast-conv-{os.getpid()}-{flag}.npy"
+        env = {**os.environ, "MENNY_FAST_CONV": flag}
+        subprocess.run([sys.executable, "-c", code, out], check=True, env=env, timeout=300)
+        results[flag] = np.load(out)
+        os.remove(out)
+    np.testing.assert_allclose(results["1"], results["0"], rtol=1e-4, atol=1e-5)
+
+
+def test_menny_uses_the_layer_in_its_blocks():
+    model = MennyCNN(4, "complex")
+    assert all(isinstance(block.conv, fast_conv.Conv2d) for block in model.blocks)

@@ -2,8 +2,8 @@
 
 - menny_base._cblas_shim (C): gives MLX numpy's OpenBLAS (see menny_base/fast_blas.py).
   It only matters on Linux, where the mlx[cpu] wheel links a slow reference BLAS.
-- menny_base._fast_conv (C++): Menny's direct convolution as an MLX primitive (see
-  menny_base/fast_conv.py). Linux on x86-64 only; it is compiled against the MLX headers
+- menny_base._cpu_ops (C++, menny_base/csrc): Menny's direct convolution and fused
+  BatchNorm + ReLU + pool as MLX primitives (see menny_base/fast_ops.py). Linux on x86-64 only; it is compiled against the MLX headers
   and nanobind of the build environment, and used only if that MLX is the running one.
 
 Both are optional: if one cannot be compiled (no compiler, no headers), the install still
@@ -17,7 +17,7 @@ from pathlib import Path
 from setuptools import Extension, setup
 
 
-def fast_conv_extension() -> Extension | None:
+def cpu_ops_extension() -> Extension | None:
     try:
         import mlx
         import nanobind
@@ -26,8 +26,11 @@ def fast_conv_extension() -> Extension | None:
     mlx_dir = Path(mlx.__path__[0])
     nanobind_dir = Path(nanobind.__file__).parent
     return Extension(
-        "menny_base._fast_conv",
-        sources=["menny_base/fast_conv.cpp", str(nanobind_dir / "src" / "nb_combined.cpp")],
+        "menny_base._cpu_ops",
+        sources=[
+            *(f"menny_base/csrc/{name}.cpp" for name in ("conv", "norm_pool", "module")),
+            str(nanobind_dir / "src" / "nb_combined.cpp"),
+        ],
         include_dirs=[
             str(mlx_dir / "include"),
             str(nanobind_dir / "include"),
@@ -57,8 +60,8 @@ if sys.platform.startswith("linux"):
         )
     )
     if platform.machine() in ("x86_64", "AMD64"):
-        fast_conv = fast_conv_extension()
-        if fast_conv is not None:
-            ext_modules.append(fast_conv)
+        cpu_ops = cpu_ops_extension()
+        if cpu_ops is not None:
+            ext_modules.append(cpu_ops)
 
 setup(ext_modules=ext_modules)

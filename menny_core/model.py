@@ -29,10 +29,11 @@ explains how and why).
 Why these choices (measured on a 2-core Linux CPU, mlx 0.32, bench/train_speed.py):
 - MLX's CPU convolution copies every 3x3 patch of its input into a matrix (im2col) and
   multiplies; the copy costs more than the multiply. The blocks' convolutions therefore
-  use `menny_base.fast_conv.Conv2d`: the same layer and weights, computed by a direct
-  convolution compiled for the CPU when one was built, else by MLX. Either way the work
-  grows with N*H*W*9*C_in*C_out, so the early, large layers get few channels and the
-  image is kept small (64 pixels).
+  use `menny_base.fast_ops.Conv2d`: the same layer and weights, computed by a direct
+  convolution compiled for the CPU when one was built, else by MLX; and in training
+  BatchNorm, ReLU and pool run as one compiled step (`fast_ops.norm_relu_pool`). Either
+  way the work grows with N*H*W*9*C_in*C_out, so the early, large layers get few channels
+  and the image is kept small (64 pixels).
 - The max-pool is a reshape + max instead of nn.MaxPool2d: for non-overlapping 2x2
   windows they compute the same thing (tests check it), and the reshape's gradient is
   a cheaper scatter than MaxPool2d's strided-window one.
@@ -47,7 +48,7 @@ import numpy as np
 from mlx.utils import tree_flatten
 
 from menny_base.errors import MennyError, WrongType
-from menny_base.fast_conv import Conv2d
+from menny_base.fast_ops import Conv2d, norm_relu_pool
 
 VARIANTS = {
     # variant: (filters per block, batch norm)
@@ -117,6 +118,9 @@ class ConvBlock(nn.Module):
     def __call__(self, x: mx.array) -> mx.array:
         x = self.conv(x)
         if "norm" in self:
+            fused = norm_relu_pool(x, self.norm)  # training on the CPU: one primitive
+            if fused is not None:
+                return fused
             x = self.norm(x)
         # pool(relu(x)) == relu(pool(x)): ReLU never changes which of four values is largest
         # (it is monotonic), so the ReLU runs after the pool, on a quarter of the values:

@@ -1,6 +1,9 @@
-"""Menny's direct convolution (menny_base/fast_conv.cpp) against MLX's own, the oracle:
-forward values and both gradients, on shapes, paddings and thread counts that exercise
-every branch (whole tiles and leftover pixels, leftover input channels, one image)."""
+"""Menny's CPU primitives (menny_base/csrc) against MLX's own ops, the oracle.
+
+The direct convolution: forward values and both gradients, on shapes, paddings and thread
+counts that exercise every branch (whole tiles and leftover pixels, leftover input
+channels, one image). The fused BatchNorm + ReLU + pool: values, all three gradients and
+the running statistics, against nn.BatchNorm, nn.relu and the model's max_pool_2x2."""
 
 import kernels_playground  # noqa: F401  (first: MLX gets its fast BLAS before it loads)
 
@@ -15,8 +18,8 @@ import mlx.nn as nn
 import numpy as np
 import pytest
 
-from menny_base import fast_conv
-from menny_core.model import MennyCNN
+from menny_base import fast_ops
+from menny_core.model import ConvBlock, MennyCNN, max_pool_2x2
 
 
 def _cpu_has_avx2() -> bool:
@@ -32,19 +35,19 @@ BUILT_HERE = (
     sys.platform.startswith("linux")
     and platform.machine() == "x86_64"
     and _cpu_has_avx2()
-    and os.environ.get("MENNY_FAST_CONV", "1") != "0"
+    and os.environ.get("MENNY_FAST_OPS", "1") != "0"
 )
 needs_module = pytest.mark.skipif(
-    not fast_conv.enabled(), reason=f"the direct convolution is off here: {fast_conv.status}"
+    not fast_ops.enabled(), reason=f"the CPU primitives are off here: {fast_ops.status}"
 )
 
 
-def test_the_direct_convolution_is_built_and_used_where_it_can_be():
+def test_the_primitives_are_built_and_used_where_they_can_be():
     # On Linux x86-64 with AVX2 (CI), a broken build must fail here, not fall back quietly.
     if not BUILT_HERE:
-        pytest.skip("only Linux on x86-64 with AVX2 and FMA builds the direct convolution")
-    assert fast_conv.enabled(), fast_conv.status
-    assert "direct convolution" in fast_conv.status
+        pytest.skip("only Linux on x86-64 with AVX2 and FMA builds the CPU primitives")
+    assert fast_ops.enabled(), fast_ops.status
+    assert "CPU primitives" in fast_ops.status
 
 
 def _relative(a: mx.array, b: mx.array) -> float:
@@ -69,7 +72,7 @@ SHAPES = [
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_values_and_gradients_match_mlx(shape, threads, monkeypatch):
     n, h, w, c, o, k, p = shape
-    monkeypatch.setattr(fast_conv, "_threads", threads)
+    monkeypatch.setattr(fast_ops, "_threads", threads)
     mx.random.seed(sum(shape) + threads)
     x, weight = mx.random.normal((n, h, w, c)), mx.random.normal((o, k, k, c))
     cotangent = mx.random.normal((n, h + 2 * p - k + 1, w + 2 * p - k + 1, o))
@@ -77,11 +80,11 @@ def test_values_and_gradients_match_mlx(shape, threads, monkeypatch):
     def loss(conv):
         return lambda x, weight: (conv(x, weight) * cotangent).sum()
 
-    ours = fast_conv.conv2d(x, weight, p)
+    ours = fast_ops.conv2d(x, weight, p)
     theirs = mx.conv2d(x, weight, padding=p)
     assert ours.shape == theirs.shape
     assert _relative(ours, theirs) < 1e-5
-    got = mx.grad(loss(lambda a, b: fast_conv.conv2d(a, b, p)), argnums=(0, 1))(x, weight)
+    got = mx.grad(loss(lambda a, b: fast_ops.conv2d(a, b, p)), argnums=(0, 1))(x, weight)
     want = mx.grad(loss(lambda a, b: mx.conv2d(a, b, padding=p)), argnums=(0, 1))(x, weight)
     assert _relative(got[0], want[0]) < 1e-5  # the input's gradient
     assert _relative(got[1], want[1]) < 1e-5  # the kernel's gradient
@@ -91,14 +94,14 @@ def test_values_and_gradients_match_mlx(shape, threads, monkeypatch):
 def test_a_transposed_input_and_a_compiled_function_give_the_same_numbers():
     x = mx.random.normal((2, 8, 6, 16)).transpose(0, 2, 1, 3)  # not row-contiguous
     weight = mx.random.normal((16, 3, 3, 16))
-    compiled = mx.compile(lambda a, b: fast_conv.conv2d(a, b, 1))
+    compiled = mx.compile(lambda a, b: fast_ops.conv2d(a, b, 1))
     assert _relative(compiled(x, weight), mx.conv2d(x, weight, padding=1)) < 1e-5
 
 
 @needs_module
 def test_a_large_batch_matches_too():
     x, weight = mx.random.normal((64, 32, 32, 16)), mx.random.normal((32, 3, 3, 16))
-    assert _relative(fast_conv.conv2d(x, weight, 1), mx.conv2d(x, weight, padding=1)) < 1e-5
+    assert _relative(fast_ops.conv2d(x, weight, 1), mx.conv2d(x, weight, padding=1)) < 1e-5
 
 
 @pytest.mark.parametrize(
@@ -112,7 +115,7 @@ def test_a_large_batch_matches_too():
 )
 def test_the_layer_gives_nn_conv2d_numbers_with_any_settings(settings):
     settings = {"out_channels": 16, **settings}
-    mine = fast_conv.Conv2d(8, kernel_size=3, **settings)
+    mine = fast_ops.Conv2d(8, kernel_size=3, **settings)
     reference = nn.Conv2d(8, kernel_size=3, **settings)
     reference.update(mine.parameters())
     x = mx.random.normal((2, 10, 10, 8))
@@ -121,23 +124,24 @@ def test_the_layer_gives_nn_conv2d_numbers_with_any_settings(settings):
 
 def test_menny_trains_to_the_same_numbers_either_way():
     """One step of the real model with the direct convolution, and one with MLX's in a
-    fresh process (MENNY_FAST_CONV=0): the same loss and weights, to float rounding."""
+    fresh process (MENNY_FAST_OPS=0): the same loss and weights, to float rounding."""
     code = (
         "import kernels_playground, sys, numpy as np, mlx.core as mx, mlx.nn as nn, "
         "mlx.optimizers as optim\n"
-        "from menny_core.model import MennyCNN\n"
+        "from menny_core.model import ConvBlock, MennyCNN, max_pool_2x2\n"
         "mx.random.seed(3); model = MennyCNN(4, 'complex'); model.train()\n"
         "x = mx.random.normal((8, 64, 64, 3)); y = mx.array([0, 1, 2, 3] * 2)\n"
         "opt = optim.SGD(learning_rate=0.1)\n"
         "f = nn.value_and_grad(model, lambda a, b: nn.losses.cross_entropy(model(a), b).mean())\n"
         "loss, grads = f(x, y); opt.update(model, grads)\n"
-        "w = model.blocks[1].conv.weight\n"
+        "w = mx.concatenate([model.blocks[1].conv.weight.reshape(-1), "
+        "model.blocks[0].norm.weight, model.blocks[0].norm.running_var])\n"
         "np.save(sys.argv[1], np.concatenate([np.array(loss).ravel(), np.array(w).ravel()]))\n"
     )
     results = {}
     for flag in ("0", "1"):
-        out = f"{os.environ.get('TMPDIR', '/tmp')}/menny-fast-conv-{os.getpid()}-{flag}.npy"
-        env = {**os.environ, "MENNY_FAST_CONV": flag}
+        out = f"{os.environ.get('TMPDIR', '/tmp')}/menny-fast-ops-{os.getpid()}-{flag}.npy"
+        env = {**os.environ, "MENNY_FAST_OPS": flag}
         subprocess.run([sys.executable, "-c", code, out], check=True, env=env, timeout=300)
         results[flag] = np.load(out)
         os.remove(out)
@@ -146,4 +150,61 @@ def test_menny_trains_to_the_same_numbers_either_way():
 
 def test_menny_uses_the_layer_in_its_blocks():
     model = MennyCNN(4, "complex")
-    assert all(isinstance(block.conv, fast_conv.Conv2d) for block in model.blocks)
+    assert all(isinstance(block.conv, fast_ops.Conv2d) for block in model.blocks)
+
+
+def _reference_block(x, norm):
+    return nn.relu(max_pool_2x2(norm(x)))
+
+
+@needs_module
+@pytest.mark.parametrize("shape", [(2, 4, 6, 3), (3, 8, 8, 16), (1, 2, 2, 5), (4, 16, 16, 32)])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_norm_relu_pool_matches_mlx_values_gradients_and_running_statistics(
+    shape, threads, monkeypatch
+):
+    monkeypatch.setattr(fast_ops, "_threads", threads)
+    mx.random.seed(sum(shape) + threads)
+    x = mx.random.normal(shape) * 2 + 0.5
+    c = shape[-1]
+    ours, theirs = nn.BatchNorm(c), nn.BatchNorm(c)
+    weight, bias = mx.random.normal((c,)), mx.random.normal((c,))  # negative gammas too
+    for norm in (ours, theirs):
+        norm.update({"weight": weight, "bias": bias})
+        norm.train()
+    cotangent = mx.random.normal((shape[0], shape[1] // 2, shape[2] // 2, c))
+
+    def loss(block, norm):
+        def f(params, x):
+            norm.update(params)
+            return (block(x, norm) * cotangent).sum()
+
+        return mx.value_and_grad(f, argnums=(0, 1))
+
+    params = {"weight": weight, "bias": bias}
+    (got, (got_params, got_x)) = loss(fast_ops.norm_relu_pool, ours)(params, x)
+    (want, (want_params, want_x)) = loss(_reference_block, theirs)(params, x)
+    assert abs(got.item() - want.item()) <= 1e-4 * max(1.0, abs(want.item()))
+    assert _relative(got_x, want_x) < 1e-4
+    for name in ("weight", "bias"):
+        assert _relative(got_params[name], want_params[name]) < 1e-4
+    for stat in ("running_mean", "running_var"):
+        assert _relative(getattr(ours, stat), getattr(theirs, stat)) < 1e-5
+
+
+def test_norm_relu_pool_leaves_what_it_cannot_do_to_mlx():
+    norm = nn.BatchNorm(4)
+    norm.train()
+    assert fast_ops.norm_relu_pool(mx.zeros((2, 5, 4, 4)), norm) is None  # odd height
+    norm.eval()
+    assert fast_ops.norm_relu_pool(mx.zeros((2, 4, 4, 4)), norm) is None  # inference
+
+
+def test_a_menny_block_gives_the_same_numbers_fused_or_not(monkeypatch):
+    """The model's own block, training: fused against MLX's ops (the primitives off)."""
+    block = ConvBlock(3, 16, batch_norm=True)
+    block.train()
+    x = mx.random.normal((2, 8, 8, 3))
+    fused = block(x)
+    monkeypatch.setattr(fast_ops, "_module", None)
+    assert _relative(fused, block(x)) < 1e-5

@@ -1,6 +1,6 @@
 // Menny's convolution for MLX on x86-64 CPUs: a direct (no im2col) stride-1 2D
 // convolution with AVX2/FMA kernels, forward and backward, as an MLX primitive.
-// menny_base/fast_conv.py explains when it is used and why it exists.
+// menny_base/fast_ops.py explains when it is used and why it exists.
 //
 // Layout is MLX's: x (N, H, W, C), weight (O, K, K, C), y (N, Ho, Wo, O), float32,
 // zero padding P on every side, Ho = H + 2P - K + 1; O must be a multiple of 16.
@@ -24,38 +24,17 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <immintrin.h>
-#include <nanobind/nanobind.h>
 
-#include "mlx/allocator.h"
-#include "mlx/array.h"
-#include "mlx/backend/cpu/encoder.h"
-#include "mlx/ops.h"
-#include "mlx/primitives.h"
-#include "mlx/transforms.h"
-#include "mlx/utils.h"
-#include "mlx/version.h"
-
-#define MENNY_AVX2 __attribute__((target("avx2,fma")))
+#include "common.h"
 
 namespace menny {
-
-namespace mx = mlx::core;
+namespace {
 
 constexpr int kLanes = 16;  // output channels per tile: two 8-float AVX registers
 constexpr int kTile = 4;    // neighbouring output pixels per tile
-
-// Run f(thread, threads) on `threads` threads (the caller's is thread 0).
-template <class F>
-void parallel(int threads, F f) {
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(f, t, threads);
-  f(0, threads);
-  for (auto& t : pool) t.join();
-}
 
 // x (N, H, W, C) -> (N, H + 2P, W + 2P, C), zeros around.
 std::vector<float> padded(const float* x, int n, int h, int w, int c, int p) {
@@ -152,59 +131,63 @@ MENNY_AVX2 void direct_rows(const float* xp, int n, int hp, int wp, int c, const
   }
 }
 
-// dw (K, K, C, O) += sums over the output rows [first, last) of input x output gradient.
+// For one tap and 16 output channels: the sums of input x output gradient over `count`
+// rows for CB input channels from `in` (CB x 2 registers of sums, added into d).
+template <int CB>
+MENNY_AVX2 inline void weight_grad_block(const float* in, size_t in_row, int c,
+                                         const float* g, int o, int wo, int count, float* d) {
+  __m256 sum[CB][2];
+#pragma GCC unroll 4
+  for (int j = 0; j < CB; ++j) {
+    sum[j][0] = _mm256_loadu_ps(d + j * o), sum[j][1] = _mm256_loadu_ps(d + j * o + 8);
+  }
+  for (int r = 0; r < count; ++r, in += in_row, g += size_t(wo) * o) {
+    const float* x = in;
+    const float* grad = g;
+    for (int ow = 0; ow < wo; ++ow, x += c, grad += o) {
+      const __m256 g0 = _mm256_loadu_ps(grad), g1 = _mm256_loadu_ps(grad + 8);
+#pragma GCC unroll 4
+      for (int j = 0; j < CB; ++j) {
+        const __m256 v = _mm256_broadcast_ss(x + j);
+        sum[j][0] = _mm256_fmadd_ps(v, g0, sum[j][0]);
+        sum[j][1] = _mm256_fmadd_ps(v, g1, sum[j][1]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < CB; ++j) {
+    _mm256_storeu_ps(d + j * o, sum[j][0]), _mm256_storeu_ps(d + j * o + 8, sum[j][1]);
+  }
+}
+
+// dw (K, K, C, O) += sums over the output rows [first, last) of input x output gradient:
+// input channels four at a time, the last one to three together (an RGB input's three).
 MENNY_AVX2 void weight_grad_rows(const float* xp, const float* dy, int hp, int wp, int c,
                                  int o, int k, int first, int last, float* dw) {
   const int ho = hp - k + 1, wo = wp - k + 1;
   // Rows of one image taken together, so short rows still give each sum some work.
   const int rows_per_pass = std::max(1, 64 / wo);
+  const size_t in_row = size_t(wp) * c;
   for (int start = first; start < last;) {
     const int img = start / ho, oh0 = start % ho;
     const int count = std::min({rows_per_pass, ho - oh0, last - start});
+    const float* g_rows = dy + size_t(start) * wo * o;
     for (int kh = 0; kh < k; ++kh) {
       for (int kw = 0; kw < k; ++kw) {
         float* tap = dw + size_t(kh * k + kw) * c * o;
+        const float* in = xp + ((size_t(img) * hp + oh0 + kh) * wp + kw) * c;
         for (int ob = 0; ob < o; ob += kLanes) {
           int cb = 0;
           for (; cb + 4 <= c; cb += 4) {
-            float* d = tap + size_t(cb) * o + ob;
-            __m256 s00 = _mm256_loadu_ps(d), s01 = _mm256_loadu_ps(d + 8);
-            __m256 s10 = _mm256_loadu_ps(d + o), s11 = _mm256_loadu_ps(d + o + 8);
-            __m256 s20 = _mm256_loadu_ps(d + 2 * o), s21 = _mm256_loadu_ps(d + 2 * o + 8);
-            __m256 s30 = _mm256_loadu_ps(d + 3 * o), s31 = _mm256_loadu_ps(d + 3 * o + 8);
-            for (int r = 0; r < count; ++r) {
-              const float* in = xp + ((size_t(img) * hp + oh0 + r + kh) * wp + kw) * c + cb;
-              const float* g = dy + (size_t(start + r) * wo) * o + ob;
-              for (int ow = 0; ow < wo; ++ow, in += c, g += o) {
-                const __m256 g0 = _mm256_loadu_ps(g), g1 = _mm256_loadu_ps(g + 8);
-                __m256 v = _mm256_broadcast_ss(in);
-                s00 = _mm256_fmadd_ps(v, g0, s00), s01 = _mm256_fmadd_ps(v, g1, s01);
-                v = _mm256_broadcast_ss(in + 1);
-                s10 = _mm256_fmadd_ps(v, g0, s10), s11 = _mm256_fmadd_ps(v, g1, s11);
-                v = _mm256_broadcast_ss(in + 2);
-                s20 = _mm256_fmadd_ps(v, g0, s20), s21 = _mm256_fmadd_ps(v, g1, s21);
-                v = _mm256_broadcast_ss(in + 3);
-                s30 = _mm256_fmadd_ps(v, g0, s30), s31 = _mm256_fmadd_ps(v, g1, s31);
-              }
-            }
-            _mm256_storeu_ps(d, s00), _mm256_storeu_ps(d + 8, s01);
-            _mm256_storeu_ps(d + o, s10), _mm256_storeu_ps(d + o + 8, s11);
-            _mm256_storeu_ps(d + 2 * o, s20), _mm256_storeu_ps(d + 2 * o + 8, s21);
-            _mm256_storeu_ps(d + 3 * o, s30), _mm256_storeu_ps(d + 3 * o + 8, s31);
+            weight_grad_block<4>(in + cb, in_row, c, g_rows + ob, o, wo, count,
+                                 tap + size_t(cb) * o + ob);
           }
-          for (; cb < c; ++cb) {  // input channels left over (3 for an RGB input)
-            float* d = tap + size_t(cb) * o + ob;
-            __m256 s0 = _mm256_loadu_ps(d), s1 = _mm256_loadu_ps(d + 8);
-            for (int r = 0; r < count; ++r) {
-              const float* in = xp + ((size_t(img) * hp + oh0 + r + kh) * wp + kw) * c + cb;
-              const float* g = dy + (size_t(start + r) * wo) * o + ob;
-              for (int ow = 0; ow < wo; ++ow, in += c, g += o) {
-                const __m256 v = _mm256_broadcast_ss(in);
-                s0 = _mm256_fmadd_ps(v, _mm256_loadu_ps(g), s0);
-                s1 = _mm256_fmadd_ps(v, _mm256_loadu_ps(g + 8), s1);
-              }
-            }
-            _mm256_storeu_ps(d, s0), _mm256_storeu_ps(d + 8, s1);
+          float* d = tap + size_t(cb) * o + ob;
+          switch (c - cb) {
+            case 3: weight_grad_block<3>(in + cb, in_row, c, g_rows + ob, o, wo, count, d); break;
+            case 2: weight_grad_block<2>(in + cb, in_row, c, g_rows + ob, o, wo, count, d); break;
+            case 1: weight_grad_block<1>(in + cb, in_row, c, g_rows + ob, o, wo, count, d); break;
+            default: break;
           }
         }
       }
@@ -254,8 +237,6 @@ void weight_grad(const float* x, const float* dy, float* dw, int n, int h, int w
     }
   }
 }
-
-mx::array conv2d(const mx::array& x, const mx::array& weight, int padding, int threads);
 
 // One primitive class for the three computations; `kind_` says which.
 class DirectConv : public mx::UnaryPrimitive {
@@ -338,6 +319,8 @@ class DirectConv : public mx::UnaryPrimitive {
   int threads_;
 };
 
+}  // namespace
+
 mx::array conv2d(const mx::array& x, const mx::array& weight, int padding, int threads) {
   if (x.ndim() != 4 || weight.ndim() != 4 || x.dtype() != mx::float32 ||
       weight.dtype() != mx::float32) {
@@ -360,20 +343,3 @@ mx::array conv2d(const mx::array& x, const mx::array& weight, int padding, int t
 }
 
 }  // namespace menny
-
-namespace nb = nanobind;
-using namespace nb::literals;
-
-NB_MODULE(_fast_conv, m) {
-  m.doc() = "Menny's direct stride-1 convolution (NHWC, float32, AVX2) for MLX on the CPU.";
-  m.def("conv2d", &menny::conv2d, "x"_a, "weight"_a, "padding"_a, "threads"_a);
-  // The running CPU must have AVX2 and FMA: the kernels are compiled for them.
-  m.def("cpu_supported", []() {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  });
-  // The MLX this was compiled against: its C++ classes must match the running one.
-  const std::string version = std::to_string(MLX_VERSION_MAJOR) + "." +
-                              std::to_string(MLX_VERSION_MINOR) + "." +
-                              std::to_string(MLX_VERSION_PATCH);
-  m.attr("mlx_version") = nb::str(version.c_str());
-}

@@ -3,8 +3,9 @@
 - menny_base._cblas_shim (C): gives MLX numpy's OpenBLAS (see menny_base/fast_blas.py).
   It only matters on Linux, where the mlx[cpu] wheel links a slow reference BLAS.
 - menny_base._cpu_ops (C++, menny_base/csrc): Menny's direct convolution and fused
-  BatchNorm + ReLU + pool as MLX primitives (see menny_base/fast_ops.py). Linux on x86-64 only; it is compiled against the MLX headers
-  and nanobind of the build environment, and used only if that MLX is the running one.
+  BatchNorm + ReLU + pool as MLX primitives (see menny_base/fast_ops.py). Linux on
+  x86-64 only; it is compiled against the MLX headers and nanobind of the build
+  environment, and used only if that MLX is the running one.
 
 Both are optional: if one cannot be compiled (no compiler, no headers), the install still
 succeeds and the pure-MLX path is used; the app logs one line saying so.

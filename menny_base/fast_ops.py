@@ -83,7 +83,10 @@ def _self_check(module) -> bool:
     """Both primitives against MLX on a small input, threaded."""
     x = mx.sin(mx.arange(2 * 6 * 4 * 3, dtype=mx.float32)).reshape(2, 6, 4, 3)
     w = mx.cos(mx.arange(LANES * 3 * 3 * 3, dtype=mx.float32)).reshape(LANES, 3, 3, 3)
-    conv_ok = mx.allclose(module.conv2d(x, w, 1, 2), mx.conv2d(x, w, padding=1), atol=1e-4)
+    bias = mx.linspace(-1, 1, LANES)
+    conv_ok = mx.allclose(
+        module.conv2d(x, w, bias, 1, 2), mx.conv2d(x, w, padding=1) + bias, atol=1e-4
+    )
     gamma, beta = mx.array([1.5, -0.5, 1.0]), mx.array([0.1, 0.2, -0.3])
     mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
     normed = (x - mean) * mx.rsqrt(var + 1e-5) * gamma + beta
@@ -111,19 +114,24 @@ def enabled() -> bool:
     return _module is not None
 
 
-def conv2d(x: mx.array, weight: mx.array, padding: int = 0) -> mx.array:
-    """`mx.conv2d(x, weight, padding=padding)` (stride 1); the direct convolution when
-    the output channels are a multiple of 16 and 0 <= padding < kernel size."""
+def conv2d(
+    x: mx.array, weight: mx.array, padding: int = 0, bias: mx.array | None = None
+) -> mx.array:
+    """`mx.conv2d(x, weight, padding=padding)` (stride 1), plus `bias` if given; the direct
+    convolution when the output channels are a multiple of 16 and 0 <= padding < kernel
+    size (the bias is then added inside it, saving a pass)."""
     if (
         weight.shape[0] % LANES == 0
         and 0 <= padding < weight.shape[1]
         and x.dtype == mx.float32
         and weight.dtype == mx.float32
+        and (bias is None or bias.dtype == mx.float32)
         and mx.default_device() == mx.cpu
         and enabled()
     ):
-        return _module.conv2d(x, weight, padding, _threads)
-    return mx.conv2d(x, weight, padding=padding)
+        return _module.conv2d(x, weight, bias, padding, _threads)
+    y = mx.conv2d(x, weight, padding=padding)
+    return y if bias is None else y + bias
 
 
 class Conv2d(nn.Conv2d):
@@ -134,8 +142,7 @@ class Conv2d(nn.Conv2d):
         plain = self.stride == (1, 1) and self.dilation in (1, (1, 1)) and self.groups == 1
         if not plain or self.padding[0] != self.padding[1]:
             return super().__call__(x)
-        y = conv2d(x, self.weight, self.padding[0])
-        return y + self.bias if "bias" in self else y
+        return conv2d(x, self.weight, self.padding[0], self.get("bias"))
 
 
 def norm_relu_pool(x: mx.array, norm: nn.BatchNorm) -> mx.array | None:

@@ -75,19 +75,25 @@ def test_values_and_gradients_match_mlx(shape, threads, monkeypatch):
     monkeypatch.setattr(fast_ops, "_threads", threads)
     mx.random.seed(sum(shape) + threads)
     x, weight = mx.random.normal((n, h, w, c)), mx.random.normal((o, k, k, c))
+    bias = mx.random.normal((o,))
     cotangent = mx.random.normal((n, h + 2 * p - k + 1, w + 2 * p - k + 1, o))
 
     def loss(conv):
-        return lambda x, weight: (conv(x, weight) * cotangent).sum()
+        return lambda x, weight, bias: (conv(x, weight, bias) * cotangent).sum()
 
-    ours = fast_ops.conv2d(x, weight, p)
-    theirs = mx.conv2d(x, weight, padding=p)
-    assert ours.shape == theirs.shape
-    assert _relative(ours, theirs) < 1e-5
-    got = mx.grad(loss(lambda a, b: fast_ops.conv2d(a, b, p)), argnums=(0, 1))(x, weight)
-    want = mx.grad(loss(lambda a, b: mx.conv2d(a, b, padding=p)), argnums=(0, 1))(x, weight)
-    assert _relative(got[0], want[0]) < 1e-5  # the input's gradient
-    assert _relative(got[1], want[1]) < 1e-5  # the kernel's gradient
+    def ours(a, b, bias):
+        return fast_ops.conv2d(a, b, p, bias)
+
+    def theirs(a, b, bias):
+        return mx.conv2d(a, b, padding=p) + bias
+
+    assert ours(x, weight, bias).shape == theirs(x, weight, bias).shape
+    assert _relative(ours(x, weight, bias), theirs(x, weight, bias)) < 1e-5
+    assert _relative(fast_ops.conv2d(x, weight, p), mx.conv2d(x, weight, padding=p)) < 1e-5
+    got = mx.grad(loss(ours), argnums=(0, 1, 2))(x, weight, bias)
+    want = mx.grad(loss(theirs), argnums=(0, 1, 2))(x, weight, bias)
+    for name, a, b in zip(("input", "kernel", "bias"), got, want, strict=True):
+        assert _relative(a, b) < 1e-5, name
 
 
 @needs_module

@@ -3,6 +3,7 @@
 
 #pragma once
 
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -31,7 +32,8 @@ void parallel(int threads, F f) {
 }
 
 // The primitives, built from Python through module.cpp.
-mx::array conv2d(const mx::array& x, const mx::array& weight, int padding, int threads);
+mx::array conv2d(const mx::array& x, const mx::array& weight,
+                 const std::optional<mx::array>& bias, int padding, int threads);
 std::vector<mx::array> norm_relu_pool(const mx::array& x, const mx::array& gamma,
                                       const mx::array& beta, float eps, int threads);
 

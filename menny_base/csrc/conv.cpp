@@ -22,6 +22,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -36,16 +38,25 @@ namespace {
 constexpr int kLanes = 16;  // output channels per tile: two 8-float AVX registers
 constexpr int kTile = 4;    // neighbouring output pixels per tile
 
-// x (N, H, W, C) -> (N, H + 2P, W + 2P, C), zeros around.
-std::vector<float> padded(const float* x, int n, int h, int w, int c, int p) {
+// x (N, H, W, C) -> (N, H + 2P, W + 2P, C), zeros around; images split over threads.
+std::unique_ptr<float[]> padded(const float* x, int n, int h, int w, int c, int p,
+                                int threads) {
   const int hp = h + 2 * p, wp = w + 2 * p;
-  std::vector<float> out(size_t(n) * hp * wp * c, 0.0f);
-  for (int i = 0; i < n; ++i) {
-    for (int r = 0; r < h; ++r) {
-      std::memcpy(&out[((size_t(i) * hp + r + p) * wp + p) * c],
-                  x + (size_t(i) * h + r) * w * c, sizeof(float) * size_t(w) * c);
+  std::unique_ptr<float[]> out(new float[size_t(n) * hp * wp * c]);  // every value set below
+  const size_t row = size_t(wp) * c, edge = size_t(p) * c;
+  parallel(std::min(threads, n), [&](int t, int ts) {
+    for (int i = t; i < n; i += ts) {
+      float* image = out.get() + size_t(i) * hp * row;
+      std::memset(image, 0, sizeof(float) * p * row);
+      std::memset(image + (size_t(h) + p) * row, 0, sizeof(float) * p * row);
+      for (int r = 0; r < h; ++r) {
+        float* dst = image + (size_t(r) + p) * row;
+        std::memset(dst, 0, sizeof(float) * edge);
+        std::memcpy(dst + edge, x + (size_t(i) * h + r) * w * c, sizeof(float) * w * c);
+        std::memset(dst + edge + size_t(w) * c, 0, sizeof(float) * edge);
+      }
     }
-  }
+  });
   return out;
 }
 
@@ -72,8 +83,9 @@ std::vector<float> packed(const float* w, int o, int k, int c, bool flip) {
 }
 
 // y (N, Ho, Wo, O) from xp (N, Hp, Wp, C) zero-padded and wk packed; rows split by thread.
+// bias (O,) or nullptr: added to every output (the sums start from it).
 MENNY_AVX2 void direct_rows(const float* xp, int n, int hp, int wp, int c, const float* wk,
-                            int o, int k, float* y, int thread, int threads) {
+                            const float* bias, int o, int k, float* y, int thread, int threads) {
   const int ho = hp - k + 1, wo = wp - k + 1;
   const size_t block = size_t(k) * k * c * kLanes;  // one block of 16 output channels
   for (int row = thread; row < n * ho; row += threads) {
@@ -82,12 +94,11 @@ MENNY_AVX2 void direct_rows(const float* xp, int n, int hp, int wp, int c, const
     float* y_row = y + size_t(row) * wo * o;
     for (int ob = 0; ob < o / kLanes; ++ob) {
       const float* w_block = wk + ob * block;
+      const __m256 b0 = bias ? _mm256_loadu_ps(bias + ob * kLanes) : _mm256_setzero_ps();
+      const __m256 b1 = bias ? _mm256_loadu_ps(bias + ob * kLanes + 8) : _mm256_setzero_ps();
       int ow = 0;
       for (; ow + kTile <= wo; ow += kTile) {
-        __m256 s00 = _mm256_setzero_ps(), s01 = _mm256_setzero_ps();
-        __m256 s10 = _mm256_setzero_ps(), s11 = _mm256_setzero_ps();
-        __m256 s20 = _mm256_setzero_ps(), s21 = _mm256_setzero_ps();
-        __m256 s30 = _mm256_setzero_ps(), s31 = _mm256_setzero_ps();
+        __m256 s00 = b0, s01 = b1, s10 = b0, s11 = b1, s20 = b0, s21 = b1, s30 = b0, s31 = b1;
         for (int kh = 0; kh < k; ++kh) {
           for (int kw = 0; kw < k; ++kw) {
             const float* in = x_row + (size_t(kh) * wp + ow + kw) * c;
@@ -112,7 +123,7 @@ MENNY_AVX2 void direct_rows(const float* xp, int n, int hp, int wp, int c, const
         _mm256_storeu_ps(out + 3 * o, s30), _mm256_storeu_ps(out + 3 * o + 8, s31);
       }
       for (; ow < wo; ++ow) {  // the last pixels of a row narrower than a tile
-        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        __m256 s0 = b0, s1 = b1;
         for (int kh = 0; kh < k; ++kh) {
           for (int kw = 0; kw < k; ++kw) {
             const float* in = x_row + (size_t(kh) * wp + ow + kw) * c;
@@ -197,34 +208,34 @@ MENNY_AVX2 void weight_grad_rows(const float* xp, const float* dy, int hp, int w
 }
 
 // The three computations on raw pointers (shapes as in the header comment).
-void forward(const float* x, const float* w, float* y, int n, int h, int wd, int c, int o,
-             int k, int p, int threads) {
-  const auto xp = padded(x, n, h, wd, c, p);
+void forward(const float* x, const float* w, const float* bias, float* y, int n, int h,
+             int wd, int c, int o, int k, int p, int threads) {
+  const auto xp = padded(x, n, h, wd, c, p, threads);
   const auto wk = packed(w, o, k, c, false);
   parallel(threads, [&](int t, int ts) {
-    direct_rows(xp.data(), n, h + 2 * p, wd + 2 * p, c, wk.data(), o, k, y, t, ts);
+    direct_rows(xp.get(), n, h + 2 * p, wd + 2 * p, c, wk.data(), bias, o, k, y, t, ts);
   });
 }
 
 void input_grad(const float* dy, const float* w, float* dx, int n, int h, int wd, int c,
                 int o, int k, int p, int threads) {
   const int ho = h + 2 * p - k + 1, wo = wd + 2 * p - k + 1, q = k - 1 - p;
-  const auto gp = padded(dy, n, ho, wo, o, q);
+  const auto gp = padded(dy, n, ho, wo, o, q, threads);
   const auto wk = packed(w, o, k, c, true);
   parallel(threads, [&](int t, int ts) {
-    direct_rows(gp.data(), n, ho + 2 * q, wo + 2 * q, o, wk.data(), c, k, dx, t, ts);
+    direct_rows(gp.get(), n, ho + 2 * q, wo + 2 * q, o, wk.data(), nullptr, c, k, dx, t, ts);
   });
 }
 
 void weight_grad(const float* x, const float* dy, float* dw, int n, int h, int wd, int c,
                  int o, int k, int p, int threads) {
   const int hp = h + 2 * p, wp = wd + 2 * p, rows = n * (hp - k + 1);
-  const auto xp = padded(x, n, h, wd, c, p);
+  const auto xp = padded(x, n, h, wd, c, p, threads);
   const size_t size = size_t(k) * k * c * o;
   threads = std::max(1, std::min(threads, rows));
   std::vector<std::vector<float>> sums(threads, std::vector<float>(size, 0.0f));
   parallel(threads, [&](int t, int ts) {
-    weight_grad_rows(xp.data(), dy, hp, wp, c, o, k, rows * t / ts, rows * (t + 1) / ts,
+    weight_grad_rows(xp.get(), dy, hp, wp, c, o, k, rows * t / ts, rows * (t + 1) / ts,
                      sums[t].data());
   });
   for (int t = 1; t < threads; ++t) {
@@ -259,9 +270,14 @@ class DirectConv : public mx::UnaryPrimitive {
     encoder.set_input_array(a);
     encoder.set_input_array(b);
     encoder.set_output_array(out);
-    encoder.dispatch([pa = a.data<float>(), pb = b.data<float>(), po = out.data<float>(), n,
-                      h, w, c, o, k, p = padding_, ts = threads_, kind = kind_]() {
-      if (kind == kForward) forward(pa, pb, po, n, h, w, c, o, k, p, ts);
+    const float* bias = nullptr;
+    if (inputs.size() > 2) {  // the forward pass's bias
+      encoder.set_input_array(inputs[2]);
+      bias = inputs[2].data<float>();
+    }
+    encoder.dispatch([pa = a.data<float>(), pb = b.data<float>(), bias, po = out.data<float>(),
+                      n, h, w, c, o, k, p = padding_, ts = threads_, kind = kind_]() {
+      if (kind == kForward) forward(pa, pb, bias, po, n, h, w, c, o, k, p, ts);
       else if (kind == kInputGrad) input_grad(pa, pb, po, n, h, w, c, o, k, p, ts);
       else weight_grad(pa, pb, po, n, h, w, c, o, k, p, ts);
     });
@@ -282,7 +298,9 @@ class DirectConv : public mx::UnaryPrimitive {
     const mx::array dy = mx::contiguous(cotangents[0], false, stream());
     std::vector<mx::array> grads;
     for (int arg : argnums) {
-      if (arg == 1) {
+      if (arg == 2) {  // the bias: the output gradient summed over images and pixels
+        grads.push_back(mx::sum(dy, {0, 1, 2}, false, stream()));
+      } else if (arg == 1) {
         grads.push_back(make(kWeightGrad, w.shape(), {x, dy}));
       } else if (x.shape(3) % kLanes == 0) {
         grads.push_back(make(kInputGrad, x.shape(), {dy, w}));
@@ -290,7 +308,7 @@ class DirectConv : public mx::UnaryPrimitive {
         auto plain = [p = padding_](const std::vector<mx::array>& in) {
           return std::vector<mx::array>{mx::conv2d(in[0], in[1], {1, 1}, {p, p})};
         };
-        grads.push_back(mx::vjp(plain, primals, {dy}).second[0]);
+        grads.push_back(mx::vjp(plain, {x, w}, {dy}).second[0]);
       }
     }
     return grads;
@@ -321,7 +339,8 @@ class DirectConv : public mx::UnaryPrimitive {
 
 }  // namespace
 
-mx::array conv2d(const mx::array& x, const mx::array& weight, int padding, int threads) {
+mx::array conv2d(const mx::array& x, const mx::array& weight,
+                 const std::optional<mx::array>& bias, int padding, int threads) {
   if (x.ndim() != 4 || weight.ndim() != 4 || x.dtype() != mx::float32 ||
       weight.dtype() != mx::float32) {
     throw std::invalid_argument("x and weight must be 4-axis float32 arrays.");
@@ -333,13 +352,19 @@ mx::array conv2d(const mx::array& x, const mx::array& weight, int padding, int t
         "weight must be (O, K, K, C) with O a multiple of 16 and the input's C channels, "
         "0 <= padding < K, threads >= 1.");
   }
+  if (bias && (bias->ndim() != 1 || bias->shape(0) != o || bias->dtype() != mx::float32)) {
+    throw std::invalid_argument("bias must be (O,) float32.");
+  }
   const int ho = x.shape(1) + 2 * padding - k + 1, wo = x.shape(2) + 2 * padding - k + 1;
   if (ho < 1 || wo < 1) throw std::invalid_argument("the kernel is larger than the input.");
   const auto stream = mx::to_stream(mx::Device(mx::Device::cpu));
+  std::vector<mx::array> inputs = {mx::contiguous(x, false, stream),
+                                   mx::contiguous(weight, false, stream)};
+  if (bias) inputs.push_back(mx::contiguous(*bias, false, stream));
   return mx::array(
       {x.shape(0), ho, wo, o}, mx::float32,
       std::make_shared<DirectConv>(stream, DirectConv::kForward, padding, threads),
-      {mx::contiguous(x, false, stream), mx::contiguous(weight, false, stream)});
+      std::move(inputs));
 }
 
 }  // namespace menny

@@ -4,6 +4,7 @@
 #include <string>
 
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/vector.h>
 
 #include "common.h"
@@ -14,7 +15,8 @@ using namespace nb::literals;
 
 NB_MODULE(_cpu_ops, m) {
   m.doc() = "Menny's CPU primitives for MLX: a direct convolution, BatchNorm+ReLU+pool.";
-  m.def("conv2d", &menny::conv2d, "x"_a, "weight"_a, "padding"_a, "threads"_a);
+  m.def("conv2d", &menny::conv2d, "x"_a, "weight"_a, "bias"_a.none(), "padding"_a,
+        "threads"_a);
   m.def("norm_relu_pool", &menny::norm_relu_pool, "x"_a, "gamma"_a, "beta"_a, "eps"_a,
         "threads"_a);
   // The kernels are compiled for AVX2 and FMA: the running CPU must have both.

@@ -157,7 +157,25 @@ MENNY_AVX2 void gradient_sums(const float* x, const float* y, const float* which
       const float* out = y + base + size_t(j) * s.c;
       const float* g_in = dy + base + size_t(j) * s.c;
       const float* at = which + base + size_t(j) * s.c;
-      for (int ch = 0; ch < s.c; ++ch) {
+      int ch = 0;
+      for (; ch + 8 <= s.c; ch += 8) {
+        const __m256 open =
+            _mm256_cmp_ps(_mm256_loadu_ps(out + ch), _mm256_setzero_ps(), _CMP_GT_OQ);
+        const __m256 g = _mm256_and_ps(open, _mm256_loadu_ps(g_in + ch));
+        const __m256 q = _mm256_loadu_ps(at + ch);
+        __m256 v = _mm256_loadu_ps(a + ch);  // the value the maximum came from
+        v = _mm256_blendv_ps(v, _mm256_loadu_ps(b + ch),
+                             _mm256_cmp_ps(q, _mm256_set1_ps(1), _CMP_EQ_OQ));
+        v = _mm256_blendv_ps(v, _mm256_loadu_ps(d + ch),
+                             _mm256_cmp_ps(q, _mm256_set1_ps(2), _CMP_EQ_OQ));
+        v = _mm256_blendv_ps(v, _mm256_loadu_ps(e + ch),
+                             _mm256_cmp_ps(q, _mm256_set1_ps(3), _CMP_EQ_OQ));
+        const __m256 xhat = _mm256_mul_ps(_mm256_sub_ps(v, _mm256_loadu_ps(mean + ch)),
+                                          _mm256_loadu_ps(inv + ch));
+        _mm256_storeu_ps(&row_g[ch], _mm256_add_ps(_mm256_loadu_ps(&row_g[ch]), g));
+        _mm256_storeu_ps(&row_gx[ch], _mm256_fmadd_ps(g, xhat, _mm256_loadu_ps(&row_gx[ch])));
+      }
+      for (; ch < s.c; ++ch) {
         const float g = out[ch] > 0.0f ? g_in[ch] : 0.0f;
         const float q = at[ch];
         const float v = q == 0.0f ? a[ch] : q == 1.0f ? b[ch] : q == 2.0f ? d[ch] : e[ch];

@@ -65,14 +65,23 @@ std::unique_ptr<float[]> padded(const float* x, int n, int h, int w, int c, int 
 // C, input channels O, taps mirrored (which needs C, not O, to be a multiple of 16).
 std::vector<float> packed(const float* w, int o, int k, int c, bool flip) {
   const int outs = flip ? c : o, ins = flip ? o : c;
-  std::vector<float> out(size_t(outs) * k * k * ins);
+  const size_t taps = size_t(k) * k * ins;  // floats per output channel, (kh, kw, input)
+  std::vector<float> out(size_t(outs) * taps);
+  if (!flip) {  // 16 rows of w side by side: written in order, read as 16 streams
+    for (int ob = 0; ob < outs / kLanes; ++ob) {
+      const float* rows = w + size_t(ob) * kLanes * taps;
+      float* dst = out.data() + size_t(ob) * kLanes * taps;
+      for (size_t i = 0; i < taps; ++i, dst += kLanes) {
+        for (int lane = 0; lane < kLanes; ++lane) dst[lane] = rows[lane * taps + i];
+      }
+    }
+    return out;
+  }
   for (int q = 0; q < outs; ++q) {
     for (int kh = 0; kh < k; ++kh) {
       for (int kw = 0; kw < k; ++kw) {
         for (int r = 0; r < ins; ++r) {
-          const float value =
-              flip ? w[((size_t(r) * k + (k - 1 - kh)) * k + (k - 1 - kw)) * c + q]
-                   : w[((size_t(q) * k + kh) * k + kw) * c + r];
+          const float value = w[((size_t(r) * k + (k - 1 - kh)) * k + (k - 1 - kw)) * c + q];
           out[((((size_t(q / kLanes) * k + kh) * k + kw) * ins + r) * kLanes) + q % kLanes] =
               value;
         }
@@ -207,9 +216,18 @@ MENNY_AVX2 void weight_grad_rows(const float* xp, const float* dy, int hp, int w
   }
 }
 
+// Threads worth starting for `fmas` multiply-adds: starting one costs tens of microseconds,
+// so a small convolution (one image through a late layer) runs on the caller's alone.
+int threads_for(double fmas, int threads) {
+  constexpr double kPerThread = 4e6;  // about a quarter of a millisecond of work
+  return std::max(1, std::min(threads, int(fmas / kPerThread)));
+}
+
 // The three computations on raw pointers (shapes as in the header comment).
 void forward(const float* x, const float* w, const float* bias, float* y, int n, int h,
              int wd, int c, int o, int k, int p, int threads) {
+  const int ho = h + 2 * p - k + 1, wo = wd + 2 * p - k + 1;
+  threads = threads_for(double(n) * ho * wo * o * k * k * c, threads);
   const auto xp = padded(x, n, h, wd, c, p, threads);
   const auto wk = packed(w, o, k, c, false);
   parallel(threads, [&](int t, int ts) {
@@ -220,6 +238,7 @@ void forward(const float* x, const float* w, const float* bias, float* y, int n,
 void input_grad(const float* dy, const float* w, float* dx, int n, int h, int wd, int c,
                 int o, int k, int p, int threads) {
   const int ho = h + 2 * p - k + 1, wo = wd + 2 * p - k + 1, q = k - 1 - p;
+  threads = threads_for(double(n) * h * wd * o * k * k * c, threads);
   const auto gp = padded(dy, n, ho, wo, o, q, threads);
   const auto wk = packed(w, o, k, c, true);
   parallel(threads, [&](int t, int ts) {
@@ -230,9 +249,9 @@ void input_grad(const float* dy, const float* w, float* dx, int n, int h, int wd
 void weight_grad(const float* x, const float* dy, float* dw, int n, int h, int wd, int c,
                  int o, int k, int p, int threads) {
   const int hp = h + 2 * p, wp = wd + 2 * p, rows = n * (hp - k + 1);
+  threads = std::min(threads_for(double(rows) * (wp - k + 1) * o * k * k * c, threads), rows);
   const auto xp = padded(x, n, h, wd, c, p, threads);
   const size_t size = size_t(k) * k * c * o;
-  threads = std::max(1, std::min(threads, rows));
   std::vector<std::vector<float>> sums(threads, std::vector<float>(size, 0.0f));
   parallel(threads, [&](int t, int ts) {
     weight_grad_rows(xp.get(), dy, hp, wp, c, o, k, rows * t / ts, rows * (t + 1) / ts,

@@ -10,8 +10,8 @@ install time against the installed MLX, replaces both:
 
     conv2d          a direct convolution (no patch matrix) with AVX2 kernels for the
                     forward pass, the input gradient and the weight gradient
-    norm_relu_pool  BatchNorm in training mode -> ReLU -> 2x2 max-pool, forward and
-                    backward in a few threaded passes
+    norm_relu_pool  BatchNorm -> ReLU -> 2x2 max-pool, forward and backward in a few
+                    threaded passes (training: batch statistics; eval: running ones)
 
 When they are used: float32 on the CPU device; the compiled module must have been built
 for the running MLX, the CPU must have AVX2 and FMA, and a self-check against MLX must
@@ -146,13 +146,12 @@ class Conv2d(nn.Conv2d):
 
 
 def norm_relu_pool(x: mx.array, norm: nn.BatchNorm) -> mx.array | None:
-    """relu(max_pool_2x2(norm(x))) for a BatchNorm in training mode, updating its running
-    statistics as `nn.BatchNorm` does; None when the fused primitive cannot do it (then
-    the caller uses MLX's ops): H and W must be even, the norm affine, x float32 (N, H,
-    W, C) on the CPU."""
+    """relu(max_pool_2x2(norm(x))) in one primitive; None when it cannot do it (then the
+    caller uses MLX's ops): H and W must be even, the norm affine, x float32 (N, H, W, C)
+    on the CPU. In training it normalises with the batch's statistics and updates the
+    running ones as `nn.BatchNorm` does; in eval mode it uses the running ones."""
     if not (
-        norm.training
-        and "weight" in norm
+        "weight" in norm
         and x.ndim == 4
         and x.shape[1] % 2 == 0
         and x.shape[2] % 2 == 0
@@ -161,8 +160,12 @@ def norm_relu_pool(x: mx.array, norm: nn.BatchNorm) -> mx.array | None:
         and enabled()
     ):
         return None
-    y, mean, var, _ = _module.norm_relu_pool(x, norm.weight, norm.bias, norm.eps, _threads)
-    if norm.track_running_stats:
+    weight, bias, eps = norm.weight, norm.bias, norm.eps
+    if not norm.training and "running_mean" in norm:  # eval mode: BatchNorm's state
+        frozen = (norm.running_mean, norm.running_var)
+        return _module.norm_relu_pool(x, weight, bias, eps, _threads, *frozen)[0]
+    y, mean, var, _ = _module.norm_relu_pool(x, weight, bias, eps, _threads)
+    if norm.training and "running_mean" in norm:
         # The running variance is the unbiased one, as nn.BatchNorm keeps it (ddof=1).
         count = x.size // x.shape[-1]
         unbiased = mx.stop_gradient(var) * (count / max(count - 1, 1))

@@ -202,8 +202,44 @@ def test_norm_relu_pool_leaves_what_it_cannot_do_to_mlx():
     norm = nn.BatchNorm(4)
     norm.train()
     assert fast_ops.norm_relu_pool(mx.zeros((2, 5, 4, 4)), norm) is None  # odd height
+    assert fast_ops.norm_relu_pool(mx.zeros((2, 4, 4, 4), mx.float16), norm) is None
+    plain = nn.BatchNorm(4, affine=False)
+    assert fast_ops.norm_relu_pool(mx.zeros((2, 4, 4, 4)), plain) is None
+
+
+@needs_module
+@pytest.mark.parametrize("shape", [(1, 4, 6, 3), (2, 8, 8, 16), (3, 16, 16, 32)])
+def test_eval_mode_uses_the_running_statistics_values_and_input_gradient(shape):
+    """Inference and saliency: the running statistics, not the batch's; the gradient
+    with respect to the input (what a saliency map is) and to gamma and beta."""
+    c = shape[-1]
+    norm = nn.BatchNorm(c)
+    norm.update(
+        {
+            "weight": mx.random.normal((c,)),
+            "bias": mx.random.normal((c,)),
+            "running_mean": mx.random.normal((c,)),
+            "running_var": mx.random.uniform(0.5, 2.0, (c,)),
+        }
+    )
     norm.eval()
-    assert fast_ops.norm_relu_pool(mx.zeros((2, 4, 4, 4)), norm) is None  # inference
+    x = mx.random.normal(shape)
+    cotangent = mx.random.normal((shape[0], shape[1] // 2, shape[2] // 2, c))
+
+    def loss(block):
+        def f(params, x):
+            norm.update(params)
+            return (block(x, norm) * cotangent).sum()
+
+        return mx.value_and_grad(f, argnums=(0, 1))
+
+    params = {"weight": norm.weight, "bias": norm.bias}
+    got, (got_params, got_x) = loss(fast_ops.norm_relu_pool)(params, x)
+    want, (want_params, want_x) = loss(_reference_block)(params, x)
+    assert abs(got.item() - want.item()) <= 1e-4 * max(1.0, abs(want.item()))
+    assert _relative(got_x, want_x) < 1e-5
+    for name in ("weight", "bias"):
+        assert _relative(got_params[name], want_params[name]) < 1e-5
 
 
 def test_a_menny_block_gives_the_same_numbers_fused_or_not(monkeypatch):

@@ -35,6 +35,8 @@ void parallel(int threads, F f) {
 mx::array conv2d(const mx::array& x, const mx::array& weight,
                  const std::optional<mx::array>& bias, int padding, int threads);
 std::vector<mx::array> norm_relu_pool(const mx::array& x, const mx::array& gamma,
-                                      const mx::array& beta, float eps, int threads);
+                                      const mx::array& beta, float eps, int threads,
+                                      const std::optional<mx::array>& running_mean,
+                                      const std::optional<mx::array>& running_var);
 
 }  // namespace menny

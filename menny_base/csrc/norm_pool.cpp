@@ -20,6 +20,7 @@
 // where dz is g at the position the maximum came from and 0 at the other three.
 
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -115,19 +116,29 @@ MENNY_AVX2 void pool_rows(const float* x, const float* scale, const float* shift
   }
 }
 
-struct Stats {
-  std::vector<float> mean, inv;  // per channel: batch mean, 1 / sqrt(var + eps)
-};
+// Threads worth starting for a map of `values` floats (one image late in the network is
+// less work than starting a thread).
+int threads_for(const Shape& s, int threads) {
+  return std::max(1, std::min(threads, int(double(s.count()) * s.c / 2e5)));
+}
 
+// running (mean, var) given: normalise with them (inference) instead of the batch's.
 void forward(const float* x, const float* gamma, const float* beta, float eps, const Shape& s,
-             int threads, float* y, float* mean_out, float* var_out, float* which) {
+             int threads, const float* running_mean, const float* running_var, float* y,
+             float* mean_out, float* var_out, float* which) {
   const double m = double(s.count());
-  const auto sums = total(x, s, nullptr, threads);
-  std::vector<float> mean(s.c), scale(s.c), shift(s.c);
-  for (int ch = 0; ch < s.c; ++ch) mean[ch] = float(sums[ch] / m);
-  const auto squares = total(x, s, mean.data(), threads);
+  threads = threads_for(s, threads);
+  std::vector<float> mean(s.c), scale(s.c), shift(s.c), squares(s.c);
+  if (running_mean != nullptr) {
+    std::copy(running_mean, running_mean + s.c, mean.begin());
+  } else {
+    const auto sums = total(x, s, nullptr, threads);
+    for (int ch = 0; ch < s.c; ++ch) mean[ch] = float(sums[ch] / m);
+    const auto centred = total(x, s, mean.data(), threads);
+    for (int ch = 0; ch < s.c; ++ch) squares[ch] = float(centred[ch]);
+  }
   for (int ch = 0; ch < s.c; ++ch) {
-    const float var = float(squares[ch] / m);
+    const float var = running_var != nullptr ? running_var[ch] : float(squares[ch] / m);
     const float inv = 1.0f / std::sqrt(var + eps);
     mean_out[ch] = mean[ch], var_out[ch] = var;
     scale[ch] = gamma[ch] * inv;
@@ -234,9 +245,12 @@ MENNY_AVX2 void input_gradient(const float* x, const float* y, const float* whic
   }
 }
 
+// frozen: the statistics were the running ones, constants here (inference, saliency): the
+// batch terms of the input gradient drop out.
 void backward(const float* x, const float* gamma, const float* mean, const float* var,
-              float eps, const float* y, const float* which, const float* dy,
+              float eps, bool frozen, const float* y, const float* which, const float* dy,
               const Shape& s, int threads, float* dx, float* dgamma, float* dbeta) {
+  threads = threads_for(s, threads);
   std::vector<float> inv(s.c);
   for (int ch = 0; ch < s.c; ++ch) inv[ch] = 1.0f / std::sqrt(var[ch] + eps);
   std::vector<std::vector<double>> sum_g(threads, std::vector<double>(s.c, 0.0));
@@ -252,7 +266,8 @@ void backward(const float* x, const float* gamma, const float* mean, const float
     for (int t = 0; t < threads; ++t) g += sum_g[t][ch], gx += sum_gx[t][ch];
     dbeta[ch] = float(g), dgamma[ch] = float(gx);
     k[ch] = gamma[ch] * inv[ch] / m;
-    k_sum_g[ch] = k[ch] * float(g), k_sum_gx[ch] = k[ch] * float(gx);
+    k_sum_g[ch] = frozen ? 0.0f : k[ch] * float(g);
+    k_sum_gx[ch] = frozen ? 0.0f : k[ch] * float(gx);
   }
   parallel(threads, [&](int t, int ts) {
     input_gradient(x, y, which, dy, mean, inv.data(), k.data(), k_sum_g.data(),
@@ -271,8 +286,8 @@ void allocate(std::vector<mx::array>& outputs) {
 // Backward: (x, gamma, mean, var, y, which, dy) -> (dx, dgamma, dbeta)
 class NormReluPoolGrad : public mx::Primitive {
  public:
-  NormReluPoolGrad(mx::Stream stream, float eps, int threads)
-      : mx::Primitive(stream), eps_(eps), threads_(threads) {}
+  NormReluPoolGrad(mx::Stream stream, float eps, bool frozen, int threads)
+      : mx::Primitive(stream), eps_(eps), frozen_(frozen), threads_(threads) {}
 
   void eval_cpu(const std::vector<mx::array>& in, std::vector<mx::array>& out) override {
     allocate(out);
@@ -284,8 +299,8 @@ class NormReluPoolGrad : public mx::Primitive {
                       y = in[4].data<float>(), which = in[5].data<float>(),
                       dy = in[6].data<float>(), dx = out[0].data<float>(),
                       dgamma = out[1].data<float>(), dbeta = out[2].data<float>(),
-                      s = shape_of(in[0]), eps = eps_, threads = threads_]() {
-      backward(x, gamma, mean, var, eps, y, which, dy, s, threads, dx, dgamma, dbeta);
+                      s = shape_of(in[0]), eps = eps_, frozen = frozen_, threads = threads_]() {
+      backward(x, gamma, mean, var, eps, frozen, y, which, dy, s, threads, dx, dgamma, dbeta);
     });
   }
 
@@ -297,15 +312,17 @@ class NormReluPoolGrad : public mx::Primitive {
 
   bool is_equivalent(const mx::Primitive& other) const override {
     const auto& that = static_cast<const NormReluPoolGrad&>(other);
-    return eps_ == that.eps_ && threads_ == that.threads_;
+    return eps_ == that.eps_ && frozen_ == that.frozen_ && threads_ == that.threads_;
   }
 
  private:
   float eps_;
+  bool frozen_;
   int threads_;
 };
 
-// Forward: (x, gamma, beta) -> (y, mean, var, which)
+// Forward: (x, gamma, beta[, running mean, running var]) -> (y, mean, var, which); with
+// the running statistics given ("frozen", inference) they are used and passed through.
 class NormReluPool : public mx::Primitive {
  public:
   NormReluPool(mx::Stream stream, float eps, int threads)
@@ -316,12 +333,15 @@ class NormReluPool : public mx::Primitive {
     auto& encoder = mx::cpu::get_command_encoder(stream());
     for (const auto& a : in) encoder.set_input_array(a);
     for (auto& a : out) encoder.set_output_array(a);
+    const bool frozen = in.size() == 5;
     encoder.dispatch([x = in[0].data<float>(), gamma = in[1].data<float>(),
-                      beta = in[2].data<float>(), y = out[0].data<float>(),
-                      mean = out[1].data<float>(), var = out[2].data<float>(),
-                      which = out[3].data<float>(), s = shape_of(in[0]), eps = eps_,
-                      threads = threads_]() {
-      forward(x, gamma, beta, eps, s, threads, y, mean, var, which);
+                      beta = in[2].data<float>(),
+                      running_mean = frozen ? in[3].data<float>() : nullptr,
+                      running_var = frozen ? in[4].data<float>() : nullptr,
+                      y = out[0].data<float>(), mean = out[1].data<float>(),
+                      var = out[2].data<float>(), which = out[3].data<float>(),
+                      s = shape_of(in[0]), eps = eps_, threads = threads_]() {
+      forward(x, gamma, beta, eps, s, threads, running_mean, running_var, y, mean, var, which);
     });
   }
 
@@ -329,16 +349,23 @@ class NormReluPool : public mx::Primitive {
     throw std::runtime_error("Menny's fused BatchNorm and pool runs on the CPU only.");
   }
 
-  // Only y carries a gradient: the statistics feed the running averages, not the loss.
+  // Only y carries a gradient: the batch statistics feed the running averages, not the
+  // loss, and the running statistics are BatchNorm's frozen state, not parameters.
   std::vector<mx::array> vjp(const std::vector<mx::array>& primals,
                              const std::vector<mx::array>& cotangents,
                              const std::vector<int>& argnums,
                              const std::vector<mx::array>& outputs) override {
     const auto s = stream();
+    const bool frozen = primals.size() == 5;
+    for (int arg : argnums) {
+      if (arg > 2) {
+        throw std::invalid_argument("the running statistics have no gradient here.");
+      }
+    }
     auto grads = mx::array::make_arrays(
         {primals[0].shape(), primals[1].shape(), primals[1].shape()},
         {mx::float32, mx::float32, mx::float32},
-        std::make_shared<NormReluPoolGrad>(s, eps_, threads_),
+        std::make_shared<NormReluPoolGrad>(s, eps_, frozen, threads_),
         {primals[0], primals[1], outputs[1], outputs[2], outputs[0], outputs[3],
          mx::contiguous(cotangents[0], false, s)});
     std::vector<mx::array> result;
@@ -361,7 +388,9 @@ class NormReluPool : public mx::Primitive {
 }  // namespace
 
 std::vector<mx::array> norm_relu_pool(const mx::array& x, const mx::array& gamma,
-                                      const mx::array& beta, float eps, int threads) {
+                                      const mx::array& beta, float eps, int threads,
+                                      const std::optional<mx::array>& running_mean,
+                                      const std::optional<mx::array>& running_var) {
   if (x.ndim() != 4 || x.dtype() != mx::float32 || gamma.dtype() != mx::float32 ||
       beta.dtype() != mx::float32) {
     throw std::invalid_argument("x must be (N, H, W, C) float32, gamma and beta float32.");
@@ -373,13 +402,23 @@ std::vector<mx::array> norm_relu_pool(const mx::array& x, const mx::array& gamma
     throw std::invalid_argument(
         "H and W must be even, gamma and beta (C,), eps > 0 and threads >= 1.");
   }
+  if (running_mean.has_value() != running_var.has_value()) {
+    throw std::invalid_argument("give both running statistics or neither.");
+  }
   const auto s = mx::to_stream(mx::Device(mx::Device::cpu));
+  std::vector<mx::array> inputs = {mx::contiguous(x, false, s), mx::contiguous(gamma, false, s),
+                                   mx::contiguous(beta, false, s)};
+  for (const auto* stat : {&running_mean, &running_var}) {
+    if (!stat->has_value()) continue;
+    if ((*stat)->ndim() != 1 || (*stat)->shape(0) != c || (*stat)->dtype() != mx::float32) {
+      throw std::invalid_argument("the running statistics must be (C,) float32.");
+    }
+    inputs.push_back(mx::contiguous(**stat, false, s));
+  }
   const mx::Shape pooled = {x.shape(0), x.shape(1) / 2, x.shape(2) / 2, c};
   return mx::array::make_arrays(
       {pooled, {c}, {c}, pooled}, {mx::float32, mx::float32, mx::float32, mx::float32},
-      std::make_shared<NormReluPool>(s, eps, threads),
-      {mx::contiguous(x, false, s), mx::contiguous(gamma, false, s),
-       mx::contiguous(beta, false, s)});
+      std::make_shared<NormReluPool>(s, eps, threads), std::move(inputs));
 }
 
 }  // namespace menny

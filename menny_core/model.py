@@ -107,12 +107,19 @@ class ConvBlock(nn.Module):
             self.norm = nn.BatchNorm(out_channels)
 
     def stages(self, x: mx.array) -> list[tuple[str, mx.array]]:
-        """Each stage's output: [("conv", ..), ("norm", ..)?, ("relu", ..), ("pool", ..)]."""
+        """Each stage's output: [("conv", ..), ("norm", ..)?, ("relu", ..), ("pool", ..)].
+
+        In eval mode the "pool" map is the fused primitive's when `__call__` uses it, so
+        what is shown leads to exactly the model's output and gradients; the stages before
+        it are MLX's ops (they agree with the fused ones to float rounding)."""
         out = [("conv", self.conv(x))]
+        fused = None
         if "norm" in self:
+            if not self.norm.training:  # training would update the running statistics twice
+                fused = norm_relu_pool(out[-1][1], self.norm)
             out.append(("norm", self.norm(out[-1][1])))
         out.append(("relu", nn.relu(out[-1][1])))
-        out.append(("pool", max_pool_2x2(out[-1][1])))
+        out.append(("pool", max_pool_2x2(out[-1][1]) if fused is None else fused))
         return out
 
     def __call__(self, x: mx.array) -> mx.array:

@@ -2,8 +2,9 @@
 // convolution with AVX2/FMA kernels, forward and backward, as an MLX primitive.
 // menny_base/fast_ops.py explains when it is used and why it exists.
 //
-// Layout is MLX's: x (N, H, W, C), weight (O, K, K, C), y (N, Ho, Wo, O), float32,
-// zero padding P on every side, Ho = H + 2P - K + 1; O must be a multiple of 16.
+// Layout is MLX's: x (N, H, W, C), weight (O, K, K, C), optional bias (O,), y (N, Ho,
+// Wo, O), float32, zero padding P on every side, Ho = H + 2P - K + 1; O must be a multiple
+// of 16. The bias is where each output's sum starts, so adding it costs nothing.
 //
 // How: the input is copied once into a zero-padded buffer, so the kernels never test
 // borders. The weights are repacked so that 16 output channels of one tap and one input
@@ -18,7 +19,8 @@
 //   gradient): 4 input channels x 16 output channels of sums per tile, over blocks of
 //   rows that stay in cache.
 // Work is split over threads by output rows (the weight gradient: one partial sum per
-// thread, added at the end).
+// thread, added at the end, in a fixed order); a small convolution stays on one thread.
+// The bias's gradient is MLX's sum of the output gradient.
 
 #include <algorithm>
 #include <cstring>

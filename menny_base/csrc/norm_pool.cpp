@@ -17,7 +17,9 @@
 // Backward, with M = N*H*W values per channel and g the pooled gradient where y > 0:
 //   dbeta = sum g,  dgamma = sum g * xhat[where the max was]
 //   dx = gamma / (M sqrt(var + eps)) * (M * dz - dbeta - xhat * dgamma)
-// where dz is g at the position the maximum came from and 0 at the other three.
+// where dz is g at the position the maximum came from and 0 at the other three. Where a
+// window holds equal maxima (flat regions of a drawn picture), the first one gets the
+// gradient, as in PyTorch's max-pool; MLX's max gives each of them the whole gradient.
 
 #include <cmath>
 #include <optional>

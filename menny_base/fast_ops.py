@@ -2,11 +2,11 @@
 fallback and as the oracle the tests compare with.
 
 Why: on the CPU a training step of Menny went mostly to two things (README, "Menny's CPU
-primitives, and where a training step goes"). MLX's convolution copies every KxK patch into a matrix (im2col)
-before one GEMM, and for layers with few channels that copy costs more than the
-arithmetic. BatchNorm, ReLU and the 2x2 max-pool are a dozen single-threaded MLX passes
-over each block's largest map, forward and backward. `menny_base/csrc`, compiled at
-install time against the installed MLX, replaces both:
+primitives, and where a training step goes"). MLX's convolution copies every KxK patch
+into a matrix (im2col) before one GEMM, and for layers with few channels that copy costs
+more than the arithmetic. BatchNorm, ReLU and the 2x2 max-pool are a dozen
+single-threaded MLX passes over each block's largest map, forward and backward.
+`menny_base/csrc`, compiled at install time against the installed MLX, replaces both:
 
     conv2d          a direct convolution (no patch matrix) with AVX2 kernels for the
                     forward pass, the input gradient and the weight gradient

@@ -225,27 +225,28 @@ int threads_for(double fmas, int threads) {
   return std::max(1, std::min(threads, int(fmas / kPerThread)));
 }
 
+// One direct convolution of `in` (N, H, W, C), zero-padded by P, with the packed kernel
+// wk (O outputs), into out.
+void direct(const float* in, int n, int h, int wd, int c, int p, const std::vector<float>& wk,
+            const float* bias, int o, int k, float* out, int threads) {
+  const int ho = h + 2 * p - k + 1, wo = wd + 2 * p - k + 1;
+  threads = threads_for(double(n) * ho * wo * o * k * k * c, threads);
+  const auto xp = padded(in, n, h, wd, c, p, threads);
+  parallel(threads, [&](int t, int ts) {
+    direct_rows(xp.get(), n, h + 2 * p, wd + 2 * p, c, wk.data(), bias, o, k, out, t, ts);
+  });
+}
+
 // The three computations on raw pointers (shapes as in the header comment).
 void forward(const float* x, const float* w, const float* bias, float* y, int n, int h,
              int wd, int c, int o, int k, int p, int threads) {
-  const int ho = h + 2 * p - k + 1, wo = wd + 2 * p - k + 1;
-  threads = threads_for(double(n) * ho * wo * o * k * k * c, threads);
-  const auto xp = padded(x, n, h, wd, c, p, threads);
-  const auto wk = packed(w, o, k, c, false);
-  parallel(threads, [&](int t, int ts) {
-    direct_rows(xp.get(), n, h + 2 * p, wd + 2 * p, c, wk.data(), bias, o, k, y, t, ts);
-  });
+  direct(x, n, h, wd, c, p, packed(w, o, k, c, false), bias, o, k, y, threads);
 }
 
 void input_grad(const float* dy, const float* w, float* dx, int n, int h, int wd, int c,
                 int o, int k, int p, int threads) {
-  const int ho = h + 2 * p - k + 1, wo = wd + 2 * p - k + 1, q = k - 1 - p;
-  threads = threads_for(double(n) * h * wd * o * k * k * c, threads);
-  const auto gp = padded(dy, n, ho, wo, o, q, threads);
-  const auto wk = packed(w, o, k, c, true);
-  parallel(threads, [&](int t, int ts) {
-    direct_rows(gp.get(), n, ho + 2 * q, wo + 2 * q, o, wk.data(), nullptr, c, k, dx, t, ts);
-  });
+  const int ho = h + 2 * p - k + 1, wo = wd + 2 * p - k + 1;
+  direct(dy, n, ho, wo, o, k - 1 - p, packed(w, o, k, c, true), nullptr, c, k, dx, threads);
 }
 
 void weight_grad(const float* x, const float* dy, float* dw, int n, int h, int wd, int c,

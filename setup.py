@@ -17,6 +17,8 @@ from pathlib import Path
 
 from setuptools import Extension, setup
 
+CPU_OPS_SOURCES = ("conv", "norm_pool", "correlate", "module")
+
 
 def cpu_ops_extension() -> Extension | None:
     try:
@@ -29,7 +31,7 @@ def cpu_ops_extension() -> Extension | None:
     return Extension(
         "menny_base._cpu_ops",
         sources=[
-            *(f"menny_base/csrc/{name}.cpp" for name in ("conv", "norm_pool", "module")),
+            *(f"menny_base/csrc/{name}.cpp" for name in CPU_OPS_SOURCES),
             str(nanobind_dir / "src" / "nb_combined.cpp"),
         ],
         include_dirs=[

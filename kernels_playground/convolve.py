@@ -39,6 +39,7 @@ from kernels_playground.arithmetic import (
     resolve_padding,
 )
 from kernels_playground.spec import MODES, ConvSpec
+from menny_base import fast_ops
 from menny_base.errors import MennyError, WrongType
 from menny_base.images import LUMA_BT601
 
@@ -214,10 +215,19 @@ def _correlate(padded: mx.array, kernel: np.ndarray, geometry: ConvGeometry) -> 
     output = sum over taps of kernel[u, v] * slice(u, v). This is the same sum nn.Conv2d
     computes (the tests compare the two), but on a CPU it beats MLX's GEMM convolution,
     which has only one output channel to multiply here (see bench/playground_speed.py).
+    With stride 1 and Menny's CPU primitives built, `fast_ops.correlate` computes the same
+    sum, tap by tap in the same order, on contiguous rows and all cores.
     Returns (H', W', C) float32, evaluated.
     """
     (kh, kw), (rows, cols) = geometry.kernel, geometry.output
     s, d = geometry.stride, geometry.dilation
+    if s == 1:  # Menny's compiled correlation, where it was built (menny_base.fast_ops)
+        out = fast_ops.correlate(padded, mx.array(kernel, dtype=mx.float32), d)
+        if out is not None:
+            mx.eval(out)
+            if tuple(out.shape[:2]) != geometry.output:
+                raise RuntimeError(f"gave {out.shape[:2]}, arithmetic says {geometry.output}")
+            return out
     taps = [
         padded[u * d : u * d + (rows - 1) * s + 1 : s, v * d : v * d + (cols - 1) * s + 1 : s]
         for u in range(kh)

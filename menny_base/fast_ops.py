@@ -12,6 +12,8 @@ single-threaded MLX passes over each block's largest map, forward and backward.
                     forward pass, the input gradient and the weight gradient
     norm_relu_pool  BatchNorm -> ReLU -> 2x2 max-pool, forward and backward in a few
                     threaded passes (training: batch statistics; eval: running ones)
+    correlate       the playground's one-kernel correlation of a padded image, stride 1
+                    (forward only: the playground takes no gradients)
 
 When they are used: float32 on the CPU device; the compiled module must have been built
 for the running MLX, the CPU must have AVX2 and FMA, and a self-check against MLX must
@@ -173,3 +175,19 @@ def norm_relu_pool(x: mx.array, norm: nn.BatchNorm) -> mx.array | None:
         norm.running_mean = (1 - mu) * norm.running_mean + mu * mx.stop_gradient(mean)
         norm.running_var = (1 - mu) * norm.running_var + mu * unbiased
     return y
+
+
+def correlate(padded: mx.array, weights: mx.array, dilation: int) -> mx.array | None:
+    """The stride-1 correlation of a padded (H, W, C) image with one (KH, KW) kernel, each
+    channel on its own: (H - (KH-1)*D, W - (KW-1)*D, C); None when the primitive cannot
+    do it (the caller then sums shifted slices in MLX, the same products in the same
+    order)."""
+    if not (
+        padded.ndim == 3
+        and weights.ndim == 2
+        and padded.dtype == mx.float32
+        and mx.default_device() == mx.cpu
+        and enabled()
+    ):
+        return None
+    return _module.correlate(padded, weights.astype(mx.float32), dilation, _threads)

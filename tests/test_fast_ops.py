@@ -250,3 +250,31 @@ def test_a_menny_block_gives_the_same_numbers_fused_or_not(monkeypatch):
     fused = block(x)
     monkeypatch.setattr(fast_ops, "_module", None)
     assert _relative(fused, block(x)) < 1e-5
+
+
+@needs_module
+@pytest.mark.parametrize(
+    ("shape", "kernel", "dilation"),
+    [
+        ((9, 13, 1), (3, 3), 1),
+        ((12, 11, 3), (5, 3), 2),
+        ((4, 4, 1), (1, 1), 1),
+        ((70, 90, 3), (3, 3), 1),
+    ],
+)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_correlate_matches_shifted_slices(shape, kernel, dilation, threads, monkeypatch):
+    """The playground's correlation: the same sum as the MLX slices it replaces."""
+    monkeypatch.setattr(fast_ops, "_threads", threads)
+    padded = mx.random.normal(shape)
+    weights = mx.random.normal(kernel)
+    (kh, kw), d = kernel, dilation
+    rows, cols = shape[0] - (kh - 1) * d, shape[1] - (kw - 1) * d
+    want = sum(
+        weights[u, v] * padded[u * d : u * d + rows, v * d : v * d + cols]
+        for u in range(kh)
+        for v in range(kw)
+    )
+    got = fast_ops.correlate(padded, weights, dilation)
+    assert got.shape == (rows, cols, shape[2])
+    assert _relative(got, want) < 1e-5

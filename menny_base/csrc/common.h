@@ -39,4 +39,7 @@ std::vector<mx::array> norm_relu_pool(const mx::array& x, const mx::array& gamma
                                       const std::optional<mx::array>& running_mean,
                                       const std::optional<mx::array>& running_var);
 
+mx::array correlate(const mx::array& padded, const mx::array& weights, int dilation,
+                    int threads);
+
 }  // namespace menny

@@ -19,6 +19,7 @@ NB_MODULE(_cpu_ops, m) {
         "threads"_a);
   m.def("norm_relu_pool", &menny::norm_relu_pool, "x"_a, "gamma"_a, "beta"_a, "eps"_a,
         "threads"_a, "running_mean"_a.none() = nb::none(), "running_var"_a.none() = nb::none());
+  m.def("correlate", &menny::correlate, "padded"_a, "weights"_a, "dilation"_a, "threads"_a);
   // The kernels are compiled for AVX2 and FMA: the running CPU must have both.
   m.def("cpu_supported", []() {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");

@@ -30,8 +30,8 @@ Why these choices (measured on a 2-core Linux CPU, mlx 0.32, bench/train_speed.p
 - MLX's CPU convolution copies every 3x3 patch of its input into a matrix (im2col) and
   multiplies; the copy costs more than the multiply. The blocks' convolutions therefore
   use `menny_base.fast_ops.Conv2d`: the same layer and weights, computed by a direct
-  convolution compiled for the CPU when one was built, else by MLX; and in training
-  BatchNorm, ReLU and pool run as one compiled step (`fast_ops.norm_relu_pool`). Either
+  convolution compiled for the CPU when one was built, else by MLX; and BatchNorm, ReLU
+  and pool run as one compiled primitive (`fast_ops.norm_relu_pool`). Either
   way the work grows with N*H*W*9*C_in*C_out, so the early, large layers get few channels
   and the image is kept small (64 pixels).
 - The max-pool is a reshape + max instead of nn.MaxPool2d: for non-overlapping 2x2
@@ -125,7 +125,7 @@ class ConvBlock(nn.Module):
     def __call__(self, x: mx.array) -> mx.array:
         x = self.conv(x)
         if "norm" in self:
-            fused = norm_relu_pool(x, self.norm)  # training on the CPU: one primitive
+            fused = norm_relu_pool(x, self.norm)  # on the CPU: one primitive (fast_ops)
             if fused is not None:
                 return fused
             x = self.norm(x)

@@ -77,12 +77,14 @@ def _load():
     if not ok:
         status = "MLX's own ops (Menny's CPU primitives failed their self-check)"
         return None
-    status = "Menny's CPU primitives (direct convolution, fused BatchNorm + ReLU + pool)"
+    status = (
+        "Menny's CPU primitives (direct convolution, fused BatchNorm + ReLU + pool, correlation)"
+    )
     return _cpu_ops
 
 
 def _self_check(module) -> bool:
-    """Both primitives against MLX on a small input, threaded."""
+    """The three primitives against MLX on a small input, threaded."""
     x = mx.sin(mx.arange(2 * 6 * 4 * 3, dtype=mx.float32)).reshape(2, 6, 4, 3)
     w = mx.cos(mx.arange(LANES * 3 * 3 * 3, dtype=mx.float32)).reshape(LANES, 3, 3, 3)
     bias = mx.linspace(-1, 1, LANES)
@@ -97,7 +99,20 @@ def _self_check(module) -> bool:
         mx.maximum(normed.reshape(2, 3, 2, 2, 2, 3).max(axis=(2, 4)), 0),
         atol=1e-4,
     )
-    return bool(conv_ok.item() and norm_ok.item())
+    grey, kernel = x[0], w[0, :, :, 0]  # (6, 4, 3) and 3x3
+    correlate_ok = mx.allclose(
+        module.correlate(grey, kernel, 1, 2),
+        sum(kernel[u, v] * grey[u : u + 4, v : v + 2] for u in range(3) for v in range(3)),
+        atol=1e-4,
+    )
+    return bool(conv_ok.item() and norm_ok.item() and correlate_ok.item())
+
+
+def _usable(*arrays: mx.array) -> bool:
+    """float32 arrays on the CPU device, and the primitives loaded."""
+    return (
+        all(a.dtype == mx.float32 for a in arrays) and mx.default_device() == mx.cpu and enabled()
+    )
 
 
 def enabled() -> bool:
@@ -125,11 +140,7 @@ def conv2d(
     if (
         weight.shape[0] % LANES == 0
         and 0 <= padding < weight.shape[1]
-        and x.dtype == mx.float32
-        and weight.dtype == mx.float32
-        and (bias is None or bias.dtype == mx.float32)
-        and mx.default_device() == mx.cpu
-        and enabled()
+        and _usable(x, weight, *([] if bias is None else [bias]))
     ):
         return _module.conv2d(x, weight, bias, padding, _threads)
     y = mx.conv2d(x, weight, padding=padding)
@@ -157,9 +168,7 @@ def norm_relu_pool(x: mx.array, norm: nn.BatchNorm) -> mx.array | None:
         and x.ndim == 4
         and x.shape[1] % 2 == 0
         and x.shape[2] % 2 == 0
-        and x.dtype == mx.float32
-        and mx.default_device() == mx.cpu
-        and enabled()
+        and _usable(x)
     ):
         return None
     weight, bias, eps = norm.weight, norm.bias, norm.eps
@@ -182,12 +191,6 @@ def correlate(padded: mx.array, weights: mx.array, dilation: int) -> mx.array | 
     channel on its own: (H - (KH-1)*D, W - (KW-1)*D, C); None when the primitive cannot
     do it (the caller then sums shifted slices in MLX, the same products in the same
     order)."""
-    if not (
-        padded.ndim == 3
-        and weights.ndim == 2
-        and padded.dtype == mx.float32
-        and mx.default_device() == mx.cpu
-        and enabled()
-    ):
+    if not (padded.ndim == 3 and weights.ndim == 2 and _usable(padded)):
         return None
     return _module.correlate(padded, weights.astype(mx.float32), dilation, _threads)

@@ -14,7 +14,9 @@ namespace nb = nanobind;
 using namespace nb::literals;
 
 NB_MODULE(_cpu_ops, m) {
-  m.doc() = "Menny's CPU primitives for MLX: a direct convolution, BatchNorm+ReLU+pool.";
+  m.doc() =
+      "Menny's CPU primitives for MLX: a direct convolution, BatchNorm+ReLU+pool, and the "
+      "playground's correlation.";
   m.def("conv2d", &menny::conv2d, "x"_a, "weight"_a, "bias"_a.none(), "padding"_a,
         "threads"_a);
   m.def("norm_relu_pool", &menny::norm_relu_pool, "x"_a, "gamma"_a, "beta"_a, "eps"_a,

@@ -1,9 +1,11 @@
-// BatchNorm (training mode) -> ReLU -> 2x2 max-pool in one MLX primitive, forward and
-// backward, for Menny's blocks. menny_base/fast_ops.py says when it is used and why.
+// BatchNorm -> ReLU -> 2x2 max-pool in one MLX primitive, forward and backward, for
+// Menny's blocks. menny_base/fast_ops.py says when it is used and why.
 //
-// x (N, H, W, C) float32 with H and W even, gamma and beta (C,). Outputs:
+// x (N, H, W, C) float32 with H and W even, gamma and beta (C,), and in eval mode the
+// running mean and variance (C,), which then replace the batch's. Outputs:
 //   y (N, H/2, W/2, C)  max(0, max over each 2x2 window of gamma * xhat + beta)
-//   mean, var (C,)      the batch statistics (var biased, as BatchNorm normalises with)
+//   mean, var (C,)      the statistics used (the batch's var is the biased one, as
+//                       BatchNorm normalises with)
 //   which (N, H/2, W/2, C) float32: the window position (0, 1, 2 or 3) the maximum came
 //                       from (float, like the values beside it, so the loops vectorise)
 // with xhat = (x - mean) / sqrt(var + eps).
@@ -11,17 +13,20 @@
 // Why one primitive: in MLX these are a dozen elementwise passes, reductions and
 // broadcasts over the block's largest map, forward and backward, each on one thread.
 // Here the forward pass reads x three times (two for the statistics, one to normalise
-// and pool) and writes a quarter of it; the backward pass reads the pooled gradient, then
-// x once, and writes dx. All passes are split over threads by rows.
+// and pool) and writes a quarter of it; the backward pass sums the pooled gradient (reading
+// x where the maxima were), then reads x once and writes dx. All passes are split over
+// threads by rows.
 //
 // Backward, with M = N*H*W values per channel and g the pooled gradient where y > 0:
 //   dbeta = sum g,  dgamma = sum g * xhat[where the max was]
 //   dx = gamma / (M sqrt(var + eps)) * (M * dz - dbeta - xhat * dgamma)
+// (with the running statistics, constants, only the M * dz term remains)
 // where dz is g at the position the maximum came from and 0 at the other three. Where a
 // window holds equal maxima (flat regions of a drawn picture), the first one gets the
 // gradient, as in PyTorch's max-pool; MLX's max gives each of them the whole gradient.
 
 #include <cmath>
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <vector>
@@ -113,13 +118,15 @@ MENNY_AVX2 void pool_rows(const float* x, const float* scale, const float* shift
         _mm256_storeu_ps(out + ch, _mm256_max_ps(m, _mm256_setzero_ps()));
         _mm256_storeu_ps(at + ch, _mm256_blendv_ps(i01, i23, right));
       }
-      for (; ch < s.c; ++ch) pool_one(a[ch], b[ch], d[ch], e[ch], scale[ch], shift[ch], out[ch], at[ch]);
+      for (; ch < s.c; ++ch) {
+        pool_one(a[ch], b[ch], d[ch], e[ch], scale[ch], shift[ch], out[ch], at[ch]);
+      }
     }
   }
 }
 
-// Threads worth starting for a map of `values` floats (one image late in the network is
-// less work than starting a thread).
+// Threads worth starting for the map `s` (one image late in the network is less work than
+// starting a thread).
 int threads_for(const Shape& s, int threads) {
   return std::max(1, std::min(threads, int(double(s.count()) * s.c / 2e5)));
 }
@@ -130,21 +137,20 @@ void forward(const float* x, const float* gamma, const float* beta, float eps, c
              float* mean_out, float* var_out, float* which) {
   const double m = double(s.count());
   threads = threads_for(s, threads);
-  std::vector<float> mean(s.c), scale(s.c), shift(s.c), squares(s.c);
+  std::vector<float> scale(s.c), shift(s.c);
   if (running_mean != nullptr) {
-    std::copy(running_mean, running_mean + s.c, mean.begin());
+    std::copy(running_mean, running_mean + s.c, mean_out);
+    std::copy(running_var, running_var + s.c, var_out);
   } else {
     const auto sums = total(x, s, nullptr, threads);
-    for (int ch = 0; ch < s.c; ++ch) mean[ch] = float(sums[ch] / m);
-    const auto centred = total(x, s, mean.data(), threads);
-    for (int ch = 0; ch < s.c; ++ch) squares[ch] = float(centred[ch]);
+    for (int ch = 0; ch < s.c; ++ch) mean_out[ch] = float(sums[ch] / m);
+    const auto centred = total(x, s, mean_out, threads);
+    for (int ch = 0; ch < s.c; ++ch) var_out[ch] = float(centred[ch] / m);
   }
   for (int ch = 0; ch < s.c; ++ch) {
-    const float var = running_var != nullptr ? running_var[ch] : float(squares[ch] / m);
-    const float inv = 1.0f / std::sqrt(var + eps);
-    mean_out[ch] = mean[ch], var_out[ch] = var;
+    const float inv = 1.0f / std::sqrt(var_out[ch] + eps);
     scale[ch] = gamma[ch] * inv;
-    shift[ch] = beta[ch] - mean[ch] * scale[ch];
+    shift[ch] = beta[ch] - mean_out[ch] * scale[ch];
   }
   parallel(threads, [&](int t, int ts) {
     pool_rows(x, scale.data(), shift.data(), s, y, which, t, ts);

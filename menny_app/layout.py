@@ -6,6 +6,8 @@ side, with what they share (the bundled pictures, the cache policy, the unload h
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 
 from menny_app.classify import classify_tab
@@ -32,15 +34,20 @@ def _examples() -> list[str]:
 
 
 def portrait_examples(per_class: int = 2) -> list[str]:
-    """The first `per_class` pictures of each bundled class folder, classes in sorted order."""
+    """`per_class` pictures of each bundled class folder, classes in sorted order: front
+    views first (a portrait as a visitor would take one; the other views follow)."""
     if not PORTRAITS.is_dir():
         return []
     return [
         str(path)
         for folder in sorted(p for p in PORTRAITS.iterdir() if p.is_dir())
-        for path in sorted(folder.iterdir())[:per_class]
+        for path in sorted(folder.iterdir(), key=_front_first)[:per_class]
         if path.suffix.lower() in (".png", ".jpg", ".jpeg")
     ]
+
+
+def _front_first(path: Path) -> tuple[bool, str]:
+    return (not path.name.startswith("front_"), path.name)
 
 
 def build_app(session: Session, cache_minutes: int = CACHE_MINUTES) -> gr.Blocks:

@@ -50,8 +50,8 @@ class TrainConfig:
     # Defaults: what trains the shipped weights on the bundled portraits (README).
     variant: str = "complex"
     image_size: int = IMAGE_SIZE
-    epochs: int = 80
-    batch_size: int = 16
+    epochs: int = 120
+    batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 1e-4
     dropout: float = 0.25

@@ -37,7 +37,12 @@ from menny_base.errors import MennyError
 from menny_core import bugs, distributed, finetune
 from menny_core.dataset import ImageFolder, discover, fingerprint, stratified_split
 from menny_core.detector_data import prepare
-from menny_core.detector_eval import choose_thresholds, detection_report, scenes_of
+from menny_core.detector_eval import (
+    THRESHOLD_SCENES_PER_PICTURE,
+    choose_thresholds,
+    detection_report,
+    scenes_of,
+)
 from menny_core.distributed import World
 from menny_core.evaluate import evaluate
 from menny_core.limits import MAX_IMAGE_SIZE, MAX_SEED
@@ -192,7 +197,9 @@ def train(
     model.eval()
     test_metrics, detection, thresholds = None, None, Thresholds()
     if not cancelled:
-        thresholds = choose_thresholds(model, val_scenes, scenes.classes)
+        size, repeat = config.image_size, THRESHOLD_SCENES_PER_PICTURE
+        many = scenes_of(val_part, size, config.seed + 5, repeat=repeat)
+        thresholds = choose_thresholds(model, many, scenes.classes)
         detection = detection_report(model, scenes, config.image_size, config.seed, thresholds)
         if split.test:
             size = config.image_size

@@ -28,8 +28,9 @@ BOX_WEIGHT = 1.0
 SOLO = World()  # one process: what every run is unless `mlx.launch` started several
 RANK_SEED_STEP = 1_000_003  # the scene seeds of process r are offset by r * this
 FACE_SCENES_PER_EPOCH = 2
-OTHERS_PER_FACE = 1  # strangers and no-face pictures per face, in each epoch
+OTHERS_PER_FACE = 2  # strangers and no-face pictures per face, in each epoch
 SMOOTH_L1_BETA = 0.02  # box errors below 2% of the frame are squared (gentle), above linear
+GIOU_WEIGHT = 1.0  # of the box term's 1 - GIoU, next to its smooth L1
 
 
 def detector_loss(
@@ -41,8 +42,13 @@ def detector_loss(
     class   cross-entropy of the class logits, on faces only: a picture without a face
             has no right name, and training one would teach the class head to guess;
     face    binary cross-entropy of the face logit, on every picture: without pictures
-            whose answer is 0, this term is minimised by always saying 1;
-    box     smooth L1 of the box (centre, size in 0..1), on faces whose box is known.
+            whose answer is 0, this term is minimised by always saying 1; its mean over
+            the faces and its mean over the pictures without one count the same, so the
+            face score does not lean towards whichever the batch holds more of;
+    box     smooth L1 of the box (centre, size in 0..1) plus 1 - GIoU, on faces whose
+            box is known: smooth L1 pulls each number towards its target, GIoU scores
+            the overlap that the IoU goal measures, and, unlike the IoU, it still has a
+            gradient when the boxes do not overlap (DETR uses the same pair).
     Each term is a mean over the pictures it applies to (0 if none in the batch).
 
     softmax_first: the softmax-before-loss bug: the class term is the cross-entropy of
@@ -53,10 +59,32 @@ def detector_loss(
     scores = mx.softmax(logits, axis=1) if softmax_first else logits
     per_class = nn.losses.cross_entropy(scores, labels, reduction="none")
     class_term = (per_class * face).sum() / mx.maximum(face.sum(), 1.0)
-    face_term = nn.losses.binary_cross_entropy(face_logit, face, with_logits=True)
+    per_picture = nn.losses.binary_cross_entropy(
+        face_logit, face, with_logits=True, reduction="none"
+    )
+    faces, others = face.sum(), (1.0 - face).sum()
+    sides = (faces > 0).astype(mx.float32) + (others > 0).astype(mx.float32)
+    face_term = (
+        (per_picture * face).sum() / mx.maximum(faces, 1.0)
+        + (per_picture * (1.0 - face)).sum() / mx.maximum(others, 1.0)
+    ) / mx.maximum(sides, 1.0)
     per_box = nn.losses.smooth_l1_loss(box_out, box, beta=SMOOTH_L1_BETA, reduction="none")
-    box_term = (per_box.sum(axis=1) * has_box).sum() / mx.maximum(has_box.sum(), 1.0)
+    per_box = per_box.sum(axis=1) + GIOU_WEIGHT * (1.0 - generalized_iou(box_out, box))
+    box_term = (per_box * has_box).sum() / mx.maximum(has_box.sum(), 1.0)
     return class_term + face_term + BOX_WEIGHT * box_term, logits
+
+
+def generalized_iou(a: mx.array, b: mx.array) -> mx.array:
+    """GIoU (Rezatofighi et al. 2019) of boxes (centre x, centre y, w, h), row by row:
+    (N, 4), (N, 4) -> (N,). The IoU minus the share of the smallest box enclosing both
+    that neither covers: 1 for the same box, towards -1 as they move apart."""
+    a0, a1 = a[:, :2] - a[:, 2:] / 2, a[:, :2] + a[:, 2:] / 2
+    b0, b1 = b[:, :2] - b[:, 2:] / 2, b[:, :2] + b[:, 2:] / 2
+    overlap = mx.maximum(mx.minimum(a1, b1) - mx.maximum(a0, b0), 0.0).prod(axis=1)
+    union = a[:, 2:].prod(axis=1) + b[:, 2:].prod(axis=1) - overlap
+    hull = (mx.maximum(a1, b1) - mx.minimum(a0, b0)).prod(axis=1)
+    iou = overlap / mx.maximum(union, 1e-9)
+    return iou - (hull - union) / mx.maximum(hull, 1e-9)
 
 
 def make_step(

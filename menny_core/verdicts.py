@@ -115,12 +115,15 @@ WRONG_NAME_COST = 2.0
 
 def choose_sure_threshold(top_probabilities: np.ndarray, right: np.ndarray) -> float:
     """The lowest threshold that maximises (names right) - WRONG_NAME_COST x (names wrong)
-    over the validation faces; answers below it become "not sure"."""
+    over the validation faces; answers below it become "not sure". Like the face
+    threshold, it lies halfway between two neighbouring scores: a cut just above a wrong
+    answer's score would make every test answer between the two "not sure"."""
     top, right = np.asarray(top_probabilities, float), np.asarray(right, bool)
     if top.size == 0:
         return 0.5
+    scores = np.unique(top)
     best, best_gain = 0.0, -np.inf
-    for cut in np.concatenate([[0.0], np.unique(top)]):
+    for cut in np.concatenate([[0.0], (scores[:-1] + scores[1:]) / 2, scores[-1:]]):
         named = top >= cut
         gain = (named & right).sum() - WRONG_NAME_COST * (named & ~right).sum()
         if gain > best_gain:

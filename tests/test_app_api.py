@@ -172,7 +172,7 @@ def test_emptied_number_fields_are_named(client, tmp_path):
     data = handle_file(str(tiny_dataset_zip(tmp_path)))
     settings = dict(source="my .zip", upload=data, variant="simple", epochs=None)
     message = error_of(lambda: client.predict(**settings, api_name="/train"))
-    assert message == "Epochs is empty: give a whole number between 1 and 100"
+    assert message == "Epochs is empty: give a whole number between 1 and 200"
     settings.update(epochs=1, lr=None)
     assert error_of(lambda: client.predict(**settings, api_name="/train")) == (
         "Learning rate is empty: give a number"

@@ -54,7 +54,7 @@ def _train_on_boxed_squares(tmp_path_factory):
     root = tmp_path_factory.mktemp("boxed")
     folder = discover(squares_with_boxes(root / "data"), cache_dir=root / "cache")
     config = TrainConfig(
-        variant="complex", image_size=32, epochs=30, batch_size=16, lr=3e-3, seed=0,
+        variant="complex", image_size=32, epochs=50, batch_size=16, lr=3e-3, seed=0,
         augment=Augment.off(), strangers=False, patience=0,
     )  # fmt: skip
     result = train(folder, config, log=None)

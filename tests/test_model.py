@@ -7,6 +7,7 @@ import pytest
 
 from menny_core.model import (
     BOX_BLOCK,
+    SIZE_HIDDEN,
     VARIANTS,
     ConvBlock,
     MennyCNN,
@@ -149,7 +150,10 @@ def test_detector_heads_add_a_face_score_and_a_box(variant):
     np.testing.assert_allclose(np.array(model(x)), np.array(logits), rtol=1e-6)
     assert np.all((np.array(box) > 0) & (np.array(box) < 1))
     widths = VARIANTS[variant][0]
-    extra = (widths[-1] + 1) + (9 * widths[BOX_BLOCK - 1] + 1) + (2 * widths[-1] + 1) * 2
+    face = 2 * widths[-1] + 1  # reads the attended and the mean features
+    heat = 9 * widths[BOX_BLOCK - 1] + 1
+    size = (2 * widths[-1] + 1) * SIZE_HIDDEN + (SIZE_HIDDEN + 1) * 2  # a hidden layer
+    extra = face + heat + size
     assert num_parameters(model) == _expected_parameters(variant, 5) + extra
     with pytest.raises(ValueError, match="without detector heads"):
         MennyCNN(5, variant).detect(x)

@@ -152,9 +152,9 @@ def test_a_stack_beyond_64_bit_counts_is_shown(client):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"epochs": 10**9}, "Epochs must be between 1 and 100, got 1000000000"),
+        ({"epochs": 10**9}, "Epochs must be between 1 and 200, got 1000000000"),
         ({"batch_size": 10**6}, "Batch size must be between 1 and 128"),
-        ({"patience": 10**9}, "Patience must be between 0 and 100"),
+        ({"patience": 10**9}, "Patience must be between 0 and 200"),
         ({"lr": "1e999"}, "Learning rate must be a number, got '1e999'"),
         ({"flip_prob": "abc"}, "Flip probability must be a number, got 'abc'"),
         ({"seed": 2**40}, "seed must be between 0 and 4294967295"),

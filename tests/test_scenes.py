@@ -115,3 +115,49 @@ def test_a_stream_is_one_epoch_and_an_exhausted_one_yields_nothing():
     stream = scene_stream([photo_with_a_green_face(), BLUE] * 3, [BLUE], 32, 4, seed=0)
     assert sum(len(b["label"]) for b in stream) == 6
     assert list(stream) == []  # spent: the trainer builds a new stream every epoch
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_view_resamples_only_its_crop_and_matches_scaling_the_whole_picture(seed):
+    """`_view` resizes just the region it keeps (Pillow's resize box): the oracle scales
+    the whole picture and then crops, as the textbook does. The two agree to rounding."""
+    from PIL import Image
+
+    from menny_core.scenes import _view
+
+    rng = np.random.default_rng(100 + seed)
+    pixels = rng.integers(0, 256, (90, 130, 3)).astype(np.uint8)
+    pixels = np.asarray(Image.fromarray(pixels).resize((130, 90), Image.Resampling.BOX))
+    view, scale_x, scale_y, left, top = _view(Picture(pixels, NO_FACE).image, 64, rng)
+    new = (round(130 * scale_x), round(90 * scale_y))
+    whole = Image.fromarray(pixels).resize(new, Image.Resampling.BILINEAR)
+    oracle = np.asarray(whole.crop((left, top, left + 64, top + 64)), np.int16)
+    assert np.abs(view.astype(np.int16) - oracle).max() <= 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_pasted_face_is_the_scaled_photo_cropped_to_the_frame(seed):
+    """`_place` resamples only the part of the photo inside the frame; the oracle pastes the
+    whole scaled photo. Same pixels to rounding, same box."""
+    from PIL import Image
+
+    from menny_core.scenes import _place
+
+    face = photo_with_a_green_face()
+    face = Picture(
+        np.random.default_rng(seed).integers(0, 256, (120, 150, 3), np.uint8), 2, face.box
+    )
+    canvas = np.zeros((64, 64, 3), np.uint8)
+    scene, box = _place(face, canvas, 64, np.random.default_rng(seed), (0.35, 1.0))
+    rng = np.random.default_rng(seed)  # the same draws, done the textbook way
+    bx, by, bw, bh = face.box
+    scale = rng.uniform(0.35, 1.0) * 64 / max(bw, bh)
+    left, top = rng.uniform(0, max(0.0, 64 - bw * scale)), rng.uniform(0, max(0.0, 64 - bh * scale))
+    new = (round(150 * scale), round(120 * scale))
+    oracle = Image.fromarray(canvas)
+    oracle.paste(
+        face.image.resize(new, Image.Resampling.BILINEAR),
+        (round(left - bx * scale), round(top - by * scale)),
+    )
+    assert np.abs(scene.astype(np.int16) - np.asarray(oracle, np.int16)).max() <= 2
+    assert 0 < box[2] <= 1 and 0 < box[3] <= 1

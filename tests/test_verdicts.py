@@ -53,8 +53,9 @@ def test_the_face_threshold_separates_with_balanced_accuracy():
 def test_the_sure_threshold_trades_one_wrong_name_for_two_doubts():
     top = np.array([0.95, 0.9, 0.85, 0.6, 0.55, 0.5])
     right = np.array([1, 1, 1, 0, 1, 0], bool)
-    # Cut 0.85: 3 right, 0 wrong = 3; cut 0.5: 4 right, 2 wrong = 0; cut 0.55: 4 - 2 = 2.
-    assert choose_sure_threshold(top, right) == 0.85
+    # Above 0.6: 3 right, 0 wrong = 3; all: 4 right, 2 wrong = 0; from 0.55: 4 - 2 = 2. The
+    # cut goes halfway between the wrong 0.6 and the right 0.85.
+    assert choose_sure_threshold(top, right) == pytest.approx(0.725)
 
 
 def test_temperature_scaling_undoes_overconfidence():

@@ -65,19 +65,10 @@ def textbook_view(image: Image.Image, size: int, rng, zoom: float | None = None)
 
 def textbook_place(face, canvas, size: int, rng, share):
     """scenes._place as first written: scale the whole photo, then paste it."""
-    bx, by, bw, bh = face.box
-    scale = rng.uniform(*share) * size / max(bw, bh)
-    fw, fh = bw * scale, bh * scale
-    left, top = rng.uniform(0, max(0.0, size - fw)), rng.uniform(0, max(0.0, size - fh))
-    width, height = face.image.size
-    new = (max(1, round(width * scale)), max(1, round(height * scale)))
-    corner = (round(left - bx * scale), round(top - by * scale))
+    new, corner = scenes.placement(face, size, rng, share)
     scene = Image.fromarray(canvas)
     scene.paste(face.image.resize(new, BILINEAR), corner)
-    x0, y0 = corner[0] + bx * new[0] / width, corner[1] + by * new[1] / height
-    w, h = bw * new[0] / width, bh * new[1] / height
-    box = np.array([(x0 + w / 2) / size, (y0 + h / 2) / size, w / size, h / size], np.float32)
-    return np.asarray(scene).copy(), np.clip(box, 0.0, 1.0)
+    return np.asarray(scene).copy(), scenes.landed_box(face, new, corner, size)
 
 
 @contextmanager

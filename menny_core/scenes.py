@@ -201,14 +201,8 @@ def _place(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Paste `face` scaled so its face box's longer side is `share` of the frame, with
     the face box whole inside the frame; returns the canvas and the normalised box."""
-    bx, by, bw, bh = face.box
-    scale = rng.uniform(*share) * size / max(bw, bh)
-    fw, fh = bw * scale, bh * scale
-    left, top = rng.uniform(0, max(0.0, size - fw)), rng.uniform(0, max(0.0, size - fh))
+    new, corner = placement(face, size, rng, share)
     width, height = face.image.size
-    new = (max(1, round(width * scale)), max(1, round(height * scale)))
-    # Where the photo's top-left corner lands so that its face box lands at (left, top).
-    corner = (round(left - bx * scale), round(top - by * scale))
     scene = Image.fromarray(canvas)
     # Only the part of the scaled photo that lands in the frame is resampled.
     x0, y0 = max(0, -corner[0]), max(0, -corner[1])
@@ -218,11 +212,30 @@ def _place(
         region = (x0 * to_x, y0 * to_y, x1 * to_x, y1 * to_y)
         part = face.image.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=region)
         scene.paste(part, (corner[0] + x0, corner[1] + y0))
-    # The box from where the photo really went (the corner was rounded).
+    return np.asarray(scene).copy(), landed_box(face, new, corner, size)
+
+
+def placement(face: Picture, size: int, rng, share: tuple[float, float]):
+    """Where `_place` puts `face`: (the photo's new size, where its top-left corner lands),
+    drawn so that the face box's longer side is `share` of the frame, whole inside it."""
+    bx, by, bw, bh = face.box
+    scale = rng.uniform(*share) * size / max(bw, bh)
+    fw, fh = bw * scale, bh * scale
+    left, top = rng.uniform(0, max(0.0, size - fw)), rng.uniform(0, max(0.0, size - fh))
+    width, height = face.image.size
+    new = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return new, (round(left - bx * scale), round(top - by * scale))
+
+
+def landed_box(face: Picture, new: tuple[int, int], corner: tuple[int, int], size: int):
+    """The normalised face box of `face` scaled to `new` and pasted at `corner`: from where
+    the photo really went (the corner was rounded)."""
+    bx, by, bw, bh = face.box
+    width, height = face.image.size
     x0, y0 = corner[0] + bx * new[0] / width, corner[1] + by * new[1] / height
     w, h = bw * new[0] / width, bh * new[1] / height
     box = np.array([(x0 + w / 2) / size, (y0 + h / 2) / size, w / size, h / size], np.float32)
-    return np.asarray(scene).copy(), np.clip(box, 0.0, 1.0)
+    return np.clip(box, 0.0, 1.0)
 
 
 def _vary(canvas, box, has_box, rng, augment: SceneAugment):

@@ -174,7 +174,7 @@ def _view(image: Image.Image, size: int, rng, zoom: float | None = None):
     new = (max(size, math.ceil(width * scale)), max(size, math.ceil(height * scale)))
     x, y = int(rng.integers(0, new[0] - size + 1)), int(rng.integers(0, new[1] - size + 1))
     # Only the crop is resampled (the box is its place in the source): the same view as
-    # scaling the whole picture and then cropping, for a fraction of the work.
+    # scaling the whole picture and then cropping (to rounding), for a fraction of the work.
     scale_x, scale_y = new[0] / width, new[1] / height
     region = (x / scale_x, y / scale_y, (x + size) / scale_x, (y + size) / scale_y)
     view = np.array(image.resize((size, size), Image.Resampling.BILINEAR, box=region))

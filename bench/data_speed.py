@@ -17,9 +17,10 @@ pictures without a face and 50 strangers, decoded once, as `detector_data.prepar
 Interleaved medians of whole epochs (bench/timing.py). The last line is one JSON object:
 {"stream_scenes_s", "loop_scenes_s", "textbook_scenes_s", "ratio", "crop_ratio"}; ratio > 1
 means the stream is faster than the loop, crop_ratio > 1 that the loop is faster than the
-textbook loop. The
-training step of a batch of 32 takes about 300 ms (bench/detector_speed.py), so either
-keeps a 2-core trainer fed if it builds well over 100 scenes a second.
+textbook loop. The training step of a batch of 32 takes about 100 ms
+(bench/detector_speed.py), so a loader keeps a 2-core trainer fed if it builds well over
+320 scenes a second; scenes are built on the same two cores, which is why their cost still
+shows in an epoch's time.
 
     python bench/data_speed.py [--repeats 5]
 """

@@ -153,7 +153,7 @@ def menny_preset(
     one output per class, `image_size` pixels per side (what it was trained on).
 
     left_out: a sentence about what the table cannot hold (the caller knows: e.g. the
-    detector heads' parameters, which read two maps side by side).
+    detector heads' parameters, which read several maps side by side).
     """
     blocks = " -> ".join(map(str, widths))
     norm = " -> BatchNorm" if batch_norm else ""

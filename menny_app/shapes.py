@@ -47,9 +47,10 @@ def shipped_menny(path=SHIPPED_WEIGHTS) -> Preset:
     if heads:
         left_out = (
             f"The table holds **{table.total_parameters:,}** of its {everything:,} parameters: "
-            f"the detector heads ({heads:,} parameters: a face score, a 3x3 box heat map on "
-            "block 2's map, a box size) read two maps side by side, which a straight stack "
-            "of rows cannot show; the input standardisation and the ReLUs have none."
+            f"the detector heads ({heads:,} parameters: a face score, a box heat map from "
+            "block 2's and block 4's maps, a box size) read several maps side by side, which "
+            "a straight stack of rows cannot show; the input standardisation and the ReLUs "
+            "have none."
         )
     else:
         left_out = f"The table holds all **{everything:,}** of its parameters."

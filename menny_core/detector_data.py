@@ -18,6 +18,7 @@ list gains "someone else" when there are strangers.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,6 +51,7 @@ GENERATED_FLOOR = {"train": 24, "val": 24, "test": 48}
 # a 5000-file zip must not make a run draw 15000 pictures (minutes, gigabytes) first.
 GENERATED_CAP = 400
 SPLITS = ("train", "val", "test")
+DRAWING_THREADS = 2  # the machines it was measured on have two cores
 _KIND_SEED = {"strangers": 1, "no_faces": 2}  # each kind and split draws from its own sequence
 
 
@@ -99,7 +101,7 @@ def prepare(
         "strangers": _split_paths(folder.strangers, val_fraction, test_fraction, seed),
         "no_faces": _split_paths(folder.no_faces, val_fraction, test_fraction, seed + 1),
     }
-    parts, generated = {}, {"strangers": 0, "no_faces": 0}
+    parts, generated, draws = {}, {"strangers": 0, "no_faces": 0}, []
     for index, name in enumerate(SPLITS):
         if name not in splits:
             continue
@@ -119,11 +121,15 @@ def prepare(
             share = GENERATED_PER_FACE[name][kind]
             count = min(GENERATED_CAP, max(GENERATED_FLOOR[name], round(share * len(samples))))
             sequence = np.random.SeedSequence([seed, 7919, index, _KIND_SEED[kind]])
-            rng = np.random.default_rng(sequence)
-            drawn = [draw_generated(kind, rng, stranger_label) for _ in range(count)]
-            getattr(part, kind).extend(drawn)
+            draws.append((getattr(part, kind), kind, sequence, count))
             generated[kind] += count
         parts[name] = part
+    # Each kind and split draws from its own sequence, so they can be drawn side by side
+    # (Pillow lets go of the GIL while it rotates and resizes) with the same pixels.
+    with ThreadPoolExecutor(max_workers=DRAWING_THREADS) as pool:
+        pictures = [pool.submit(_draw_many, *job[1:], stranger_label) for job in draws]
+        for (into, *_), future in zip(draws, pictures, strict=True):
+            into.extend(future.result())
     has_boxes = any(p.box is not None for part in parts.values() for p in part.faces)
     return DetectorData(classes, parts, split, has_boxes, generated)
 
@@ -132,6 +138,11 @@ def _split_paths(paths: list[str], val_fraction: float, test_fraction: float, se
     """(train, val, test) lists of `paths`, by the same rule as the classes' split."""
     split = stratified_split([(p, 0) for p in paths], val_fraction, test_fraction, seed)
     return tuple([p for p, _ in getattr(split, name)] for name in SPLITS)
+
+
+def _draw_many(kind: str, sequence: np.random.SeedSequence, count: int, label: int) -> list:
+    rng = np.random.default_rng(sequence)
+    return [draw_generated(kind, rng, label) for _ in range(count)]
 
 
 def draw_generated(kind: str, rng: np.random.Generator, stranger_label: int) -> Picture:

@@ -81,10 +81,12 @@ def choose_thresholds(model: MennyCNN, val: dict, classes: list[str]) -> Thresho
     faces = val["face"] == 1
     temperature = fit_temperature(logits[faces], val["label"][faces]) if faces.any() else 1.0
     probabilities = softmax(logits, temperature)
-    face_cut = choose_face_threshold(sigmoid(face_logits), faces)
+    stranger = _stranger_index(classes)
+    strangers = faces & (val["label"] == stranger) if stranger is not None else None
+    face_cut = choose_face_threshold(sigmoid(face_logits), faces, strangers)
     top = probabilities.argmax(axis=1)
     # "not sure" is about naming: among faces Menny would name, was the name right?
-    named = faces & (top != _stranger_index(classes))
+    named = faces & (top != stranger)
     sure_cut = choose_sure_threshold(
         probabilities[named].max(axis=1), top[named] == val["label"][named]
     )

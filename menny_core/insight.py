@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from menny_base.errors import MennyError
-from menny_core.model import BOX_BLOCK, IMAGE_SIZE, MennyCNN
+from menny_core.model import IMAGE_SIZE, MennyCNN
 from menny_core.predict import model_input
 from menny_core.stream import normalize
 
@@ -66,8 +66,9 @@ def look(model: MennyCNN, x: mx.array) -> tuple[mx.array, mx.array, list[tuple[s
         # The model's own head on the stages' maps: the textbook order pool(relu(x))
         # gives the very numbers relu(pool(x)) gives, so these are the model's logits bit
         # for bit (tests compare them with model(x)).
-        middle = dict(maps)[f"block {BOX_BLOCK} pool"]
-        logits = model.head(middle, maps[-1][1])[0]
+        named = dict(maps)
+        blocks = [named[f"block {i} pool"] for i in range(1, len(model.blocks) + 1)]
+        logits = model.head(blocks)[0]
         top = mx.stop_gradient(mx.argmax(logits[0]))
         return logits[0, top], logits, maps
 

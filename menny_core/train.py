@@ -58,7 +58,7 @@ from menny_core.train_step import (
     make_step,
     train_epoch,
 )
-from menny_core.verdicts import Thresholds
+from menny_core.verdicts import SOMEONE_ELSE, Thresholds
 
 __all__ = [  # what callers import from here (the config and results live in run_config)
     "DEFAULT_AUGMENT", "MAX_IMAGE_SIZE", "MAX_SEED", "SOLO", "EarlyStopping", "EpochStats",
@@ -132,7 +132,8 @@ def train(
     schedule = optim.cosine_decay(lr, total_steps)
     optimizer = optim.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
     softmax_first = bug == "softmax-before-loss"
-    step = make_step(model, optimizer, softmax_first, world)
+    stranger = scenes.classes.index(SOMEONE_ELSE) if SOMEONE_ELSE in scenes.classes else None
+    step = make_step(model, optimizer, softmax_first, world, stranger)
     say = log if log is not None and world.leader else (lambda _line: None)
 
     val_scenes = scenes_of(val_part, config.image_size, config.seed + 1)
@@ -159,7 +160,7 @@ def train(
             cancelled = True
             break
         train_loss, train_acc, seen, train_seconds = trained
-        val_loss, val_acc = _validate(model, val_scenes, softmax_first)
+        val_loss, val_acc = _validate(model, val_scenes, softmax_first, stranger)
         if world.size > 1:  # one number for every process, so they stop at the same epoch
             val_loss = distributed.sum_over_ranks([val_loss], world)[0] / world.size
         stats = EpochStats(
@@ -231,9 +232,12 @@ def train(
     )
 
 
-def _validate(model: MennyCNN, scenes: dict, softmax_first: bool = False) -> tuple[float, float]:
+def _validate(
+    model: MennyCNN, scenes: dict, softmax_first: bool = False, stranger: int | None = None
+) -> tuple[float, float]:
     """(loss, class accuracy on faces) over fixed validation scenes; NaN without any.
-    softmax_first: the softmax-before-loss bug (detector_loss), as in training."""
+    softmax_first: the softmax-before-loss bug; stranger: the "someone else" label
+    (detector_loss, as in training)."""
     if not scenes:
         return math.nan, math.nan
     model.eval()
@@ -242,7 +246,9 @@ def _validate(model: MennyCNN, scenes: dict, softmax_first: bool = False) -> tup
     for start in range(0, len(arrays[0]), 128):
         labels, face, box, has_box = (mx.array(a[start : start + 128]) for a in arrays[1:])
         images = mx.array(normalize(arrays[0][start : start + 128]))
-        loss, logits = detector_loss(model, images, labels, face, box, has_box, softmax_first)
+        loss, logits = detector_loss(
+            model, images, labels, face, box, has_box, softmax_first, stranger
+        )
         total += loss.item() * labels.size
         right += (((logits.argmax(axis=1) == labels) * face).sum()).item()
         faces += face.sum().item()

@@ -87,19 +87,31 @@ def verdict(
     return classes[top]
 
 
-def choose_face_threshold(face_probabilities: np.ndarray, is_face: np.ndarray) -> float:
-    """The threshold with the best balanced accuracy (the mean of the face and no-face
-    hit rates, so neither side wins by being more numerous), placed halfway between two
-    neighbouring scores. 0.5 when one side has no examples."""
+def choose_face_threshold(
+    face_probabilities: np.ndarray, is_face: np.ndarray, stranger: np.ndarray | None = None
+) -> float:
+    """The threshold with the best balanced accuracy, placed halfway between two
+    neighbouring scores: the mean of the hit rates of each kind of picture, the known
+    faces and the strangers (`stranger`: which pictures are; None: none) said to be a
+    face, the pictures without one said not to be, so no kind wins by being more
+    numerous. (With the strangers counted in with the known faces, the cut rose to keep
+    out the few no-face pictures that score high and let out the small strangers that
+    score low: on 300 freshly drawn strangers and 300 pictures without a face, in no
+    split, one model's validation cuts 0.82 and 0.52 caught 89% and 93% of the
+    strangers, and 99% and 96% of the others.) 0.5 when there are no faces or no
+    pictures without one."""
     scores, truth = np.asarray(face_probabilities, float), np.asarray(is_face, bool)
     if truth.all() or not truth.any():
         return 0.5
+    stranger = np.zeros_like(truth) if stranger is None else np.asarray(stranger, bool) & truth
+    kinds = [(truth & ~stranger, True), (stranger, True), (~truth, False)]  # (who, said face?)
+    kinds = [(kind, want) for kind, want in kinds if kind.any()]
     candidates = np.unique(scores)
     cuts = np.concatenate([[0.0], (candidates[:-1] + candidates[1:]) / 2, [1.0]])
     best, best_score = 0.5, -1.0
     for cut in cuts:
         said_face = scores >= cut
-        balanced = (said_face[truth].mean() + (~said_face[~truth]).mean()) / 2
+        balanced = np.mean([(said_face[kind] == want).mean() for kind, want in kinds])
         # Ties go to the cut nearest 0.5: the least surprising one.
         if balanced > best_score + 1e-12 or (
             abs(balanced - best_score) <= 1e-12 and abs(cut - 0.5) < abs(best - 0.5)

@@ -80,3 +80,24 @@ def test_a_batch_of_faces_only_gives_the_face_term_its_whole_weight():
     log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     class_term = -(log_p[0, 1] + log_p[1, 2]) / 2
     assert loss.item() == pytest.approx(class_term + np.log1p(np.exp(-face_logit)).mean(), rel=1e-5)
+
+
+def test_known_faces_strangers_and_no_faces_weigh_the_same_in_the_face_term():
+    """Two known faces, one stranger (label 2) and one picture without a face: the face
+    term is the mean of the three kinds' means; without a stranger label the stranger
+    counts as one more face."""
+    model = MennyCNN(3, "simple", detector=True)
+    model.eval()
+    images = mx.array(np.random.default_rng(4).normal(size=(4, 32, 32, 3)).astype(np.float32))
+    labels, face = mx.array([0, 1, 2, 0]), mx.array([1.0, 1.0, 1.0, 0.0])
+    box, has_box = mx.zeros((4, 4)), mx.zeros((4,))
+    logits, face_logit, _ = (np.array(a, np.float64) for a in model.detect(images))
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    class_term = -(log_p[0, 0] + log_p[1, 1] + log_p[2, 2]) / 3
+    said_face, said_none = np.log1p(np.exp(-face_logit)), np.log1p(np.exp(face_logit))
+    kinds = said_face[:2].mean(), said_face[2], said_none[3]
+    loss = detector_loss(model, images, labels, face, box, has_box, stranger_label=2)[0]
+    assert loss.item() == pytest.approx(class_term + np.mean(kinds), rel=1e-5)
+    two_sides = (said_face[:3].mean() + said_none[3]) / 2
+    loss = detector_loss(model, images, labels, face, box, has_box)[0]
+    assert loss.item() == pytest.approx(class_term + two_sides, rel=1e-5)

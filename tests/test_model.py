@@ -7,6 +7,7 @@ import pytest
 
 from menny_core.model import (
     BOX_BLOCK,
+    CONTEXT_BLOCK,
     SIZE_HIDDEN,
     VARIANTS,
     ConvBlock,
@@ -151,7 +152,8 @@ def test_detector_heads_add_a_face_score_and_a_box(variant):
     assert np.all((np.array(box) > 0) & (np.array(box) < 1))
     widths = VARIANTS[variant][0]
     face = 2 * widths[-1] + 1  # reads the attended and the mean features
-    heat = 9 * widths[BOX_BLOCK - 1] + 1
+    context = min(CONTEXT_BLOCK, len(widths))
+    heat = 9 * widths[BOX_BLOCK - 1] + 1 + widths[context - 1] + 1  # fine + coarse scores
     size = (2 * widths[-1] + 1) * SIZE_HIDDEN + (SIZE_HIDDEN + 1) * 2  # a hidden layer
     extra = face + heat + size
     assert num_parameters(model) == _expected_parameters(variant, 5) + extra
@@ -163,15 +165,31 @@ def test_the_box_centre_is_a_soft_argmax_over_the_middle_map():
     model = MennyCNN(3, "simple", detector=True)
     model.eval()
     x = mx.zeros((1, 64, 64, 3))
-    model.box_heat.weight = mx.zeros_like(model.box_heat.weight)
+    for conv in (model.box_heat, model.box_context):
+        conv.weight = mx.zeros_like(conv.weight)
     assert np.array(model.detect(x)[2])[0, :2] == pytest.approx([0.5, 0.5])  # uniform
-    _, h, w, _ = model.body(x)[0].shape  # the BOX_BLOCK map
-    peak = np.zeros((1, h, w, 1), np.float32)
+    _, h, w, _ = model.body(x)[BOX_BLOCK - 1].shape
+    peak = np.zeros((1, h, w), np.float32)
     row, col = (3 * h) // 4, w // 8
     peak[0, row, col] = 50.0  # all the weight on one cell
-    object.__setattr__(model, "box_heat", lambda _middle: mx.array(peak))
+    object.__setattr__(model, "heat", lambda _maps: mx.array(peak))
     expected = [(col + 0.5) / w, (row + 0.5) / h]
     assert np.array(model.detect(x)[2])[0, :2] == pytest.approx(expected, abs=1e-4)
+
+
+def test_the_centre_heat_adds_each_coarse_score_to_the_fine_cells_it_covers():
+    coarse = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
+    for side in (64, 72):  # 72: 18x18 fine cells under 4x4 coarse ones, not 4 to 1
+        model = MennyCNN(3, "complex", detector=True)
+        model.eval()
+        model.box_heat.weight = mx.zeros_like(model.box_heat.weight)
+        model.box_heat.bias = mx.zeros_like(model.box_heat.bias)
+        object.__setattr__(model, "box_context", lambda _map: mx.array(coarse))
+        maps = model.body(mx.zeros((1, side, side, 3)))
+        fine = maps[BOX_BLOCK - 1].shape[1]
+        cover = np.arange(fine) * 4 // fine  # the coarse cell each fine cell lies in
+        expected = coarse[0, :, :, 0][np.ix_(cover, cover)]
+        np.testing.assert_allclose(np.array(model.heat(maps))[0], expected)
 
 
 def test_the_detectors_class_head_looks_where_its_box_head_looks():
@@ -183,10 +201,11 @@ def test_the_detectors_class_head_looks_where_its_box_head_looks():
     model.eval()
     x = mx.array(np.random.default_rng(1).normal(size=(1, 64, 64, 3)).astype(np.float32))
     np.testing.assert_allclose(np.array(look(model, x)[0]), np.array(model(x)), rtol=1e-5)
-    middle, last = model.body(x)
-    _, h, w, _ = middle.shape
-    peak = np.full((1, h, w, 1), -50.0, np.float32)
+    maps = model.body(x)
+    _, h, w, _ = maps[BOX_BLOCK - 1].shape
+    last = maps[-1]
+    peak = np.full((1, h, w), -50.0, np.float32)
     peak[0, (3 * h) // 4, w // 8] = 50.0  # a cell in the bottom-left quarter: 2x2 cell (1, 0)
-    object.__setattr__(model, "box_heat", lambda _middle: mx.array(peak))
+    object.__setattr__(model, "heat", lambda _maps: mx.array(peak))
     expected = model.classifier(last[:, 1, 0, :])
     np.testing.assert_allclose(np.array(model(x)), np.array(expected), rtol=1e-4, atol=1e-5)

@@ -121,7 +121,7 @@ def test_menny_preset_counts_the_shipped_model():
     assert preset.input_hw == (metadata["image_size"],) * 2
     stack = describe_stack(preset.input_hw, 3, layer_rows(preset.rows))
     assert stack.disagreements == [] and stack.mlx_skipped is None  # built in MLX
-    heads = [name for name in ("face", "box_heat", "box_size") if name in model]
+    heads = [name for name in ("face", "box_heat", "box_context", "box_size") if name in model]
     left_out = sum(num_parameters(getattr(model, name)) for name in heads)
     assert stack.total_parameters + left_out == num_parameters(model)
     assert f"{num_parameters(model):,}" in preset.description

@@ -50,6 +50,25 @@ def test_the_face_threshold_separates_with_balanced_accuracy():
     assert choose_face_threshold(faces, np.ones(90)) == 0.5  # nothing to separate
 
 
+def test_the_face_threshold_weighs_known_faces_strangers_and_no_faces_the_same():
+    """60 known faces at 0.9, 20 strangers spread over 0.3..0.7, 20 no-faces over 0.05..0.5.
+    Pooled with the known faces, the strangers are a quarter of the faces, so keeping
+    every no-face out (a cut above 0.5) wins; weighed as a kind of their own, catching the
+    strangers above 0.3 is worth letting the no-faces above it in."""
+    known, strangers = np.full(60, 0.9), np.linspace(0.3, 0.7, 20)
+    others = np.linspace(0.05, 0.5, 20)
+    scores = np.concatenate([known, strangers, others])
+    is_face = np.r_[np.ones(80), np.zeros(20)]
+    pooled = choose_face_threshold(scores, is_face)
+    assert 0.5 < pooled < 0.52  # just above the highest no-face
+    three = choose_face_threshold(scores, is_face, np.r_[np.zeros(60), np.ones(20), np.zeros(20)])
+
+    def caught(cut: float) -> float:  # strangers said to be a face + no-faces kept out
+        return (strangers >= cut).mean() + (others < cut).mean()
+
+    assert three < pooled and caught(three) > caught(pooled) == 1.5
+
+
 def test_the_sure_threshold_trades_one_wrong_name_for_two_doubts():
     top = np.array([0.95, 0.9, 0.85, 0.6, 0.55, 0.5])
     right = np.array([1, 1, 1, 0, 1, 0], bool)

@@ -97,7 +97,7 @@ def choose_face_threshold(
     numerous. (With the strangers counted in with the known faces, the cut rose to keep
     out the few no-face pictures that score high and let out the small strangers that
     score low: on 300 freshly drawn strangers and 300 pictures without a face, in no
-    split, one model's validation cuts 0.82 and 0.52 caught 89% and 93% of the
+    split, one model's validation cuts 0.82 and 0.51 caught 89% and 93% of the
     strangers, and 99% and 96% of the others.) 0.5 when there are no faces or no
     pictures without one."""
     scores, truth = np.asarray(face_probabilities, float), np.asarray(is_face, bool)

@@ -15,6 +15,7 @@ from menny_core.model import (
     max_pool_2x2,
     min_input_size,
     num_parameters,
+    spread,
 )
 
 
@@ -177,19 +178,26 @@ def test_the_box_centre_is_a_soft_argmax_over_the_middle_map():
     assert np.array(model.detect(x)[2])[0, :2] == pytest.approx(expected, abs=1e-4)
 
 
-def test_the_centre_heat_adds_each_coarse_score_to_the_fine_cells_it_covers():
-    coarse = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
-    for side in (64, 72):  # 72: 18x18 fine cells under 4x4 coarse ones, not 4 to 1
-        model = MennyCNN(3, "complex", detector=True)
-        model.eval()
-        model.box_heat.weight = mx.zeros_like(model.box_heat.weight)
-        model.box_heat.bias = mx.zeros_like(model.box_heat.bias)
-        object.__setattr__(model, "box_context", lambda _map: mx.array(coarse))
-        maps = model.body(mx.zeros((1, side, side, 3)))
-        fine = maps[BOX_BLOCK - 1].shape[1]
-        cover = np.arange(fine) * 4 // fine  # the coarse cell each fine cell lies in
-        expected = coarse[0, :, :, 0][np.ix_(cover, cover)]
-        np.testing.assert_allclose(np.array(model.heat(maps))[0], expected)
+@pytest.mark.parametrize("fine", [16, 18])  # 18: fine cells not in whole blocks of 4
+def test_spread_copies_each_coarse_value_onto_the_fine_cells_it_covers(fine):
+    coarse = np.arange(2 * 16, dtype=np.float32).reshape(2, 4, 4)
+    cover = np.arange(fine) * 4 // fine  # the coarse cell each fine cell lies in
+    expected = coarse[:, cover][:, :, cover]
+    np.testing.assert_array_equal(np.array(spread(mx.array(coarse), fine, fine)), expected)
+
+
+@pytest.mark.parametrize("side", [64, 72])
+def test_the_centre_heat_is_the_fine_score_plus_the_coarse_score_spread(side):
+    """The oracle runs the layers as MLX's own convolutions (heat computes the 1x1 one as
+    a matrix product)."""
+    model = MennyCNN(3, "complex", detector=True)
+    model.eval()
+    x = mx.array(np.random.default_rng(5).normal(size=(2, side, side, 3)).astype(np.float32))
+    maps = model.body(x)
+    fine = model.box_heat(maps[BOX_BLOCK - 1])[..., 0]
+    coarse = model.box_context(maps[CONTEXT_BLOCK - 1])[..., 0]
+    expected = fine + spread(coarse, fine.shape[1], fine.shape[2])
+    np.testing.assert_allclose(np.array(model.heat(maps)), np.array(expected), atol=1e-5)
 
 
 def test_the_detectors_class_head_looks_where_its_box_head_looks():

@@ -58,7 +58,7 @@ VARIANTS = {
 # The block whose output map the box head reads (stride 4: 16x16 cells at 64 pixels; block
 # 3's 8x8 was measured too: whole portraits named 83% against 96%, box IoU 0.63 against 0.66).
 BOX_BLOCK = 2
-# The block whose coarser map adds context to the centre's heat map (see `head`); a
+# The block whose coarser map adds context to the centre's heat map (see `heat`); a
 # network with fewer blocks uses its last.
 CONTEXT_BLOCK = 4
 SIZE_HIDDEN = 64  # units of the box size head's hidden layer (see `head`)

@@ -379,6 +379,7 @@ def train_tab(app: gr.Blocks, session: Session) -> None:
             format="png",
             height=260,
             elem_id="reliability",
+            elem_classes="below-label",
         )
         with gr.Accordion("Learn", open=False):
             learn = gr.Markdown()

@@ -225,6 +225,11 @@ def reliability_picture(rows, size: int = 240) -> np.ndarray:
         )
     draw.line([*at(0, 0), *at(1, 1)], fill=(150, 150, 150), width=1)
     grey = (90, 90, 90)
-    draw.text((margin, size - margin + 2), "0   confidence   1", fill=grey)
-    draw.text((2, margin - 12), "accuracy 1", fill=grey)
+    # Each number at the end of the axis it marks, each axis's name halfway along it.
+    below, left = size - margin + 2, margin - 2
+    for x, text in ((0.0, "0"), (0.5, "confidence"), (1.0, "1")):
+        draw.text((at(x, 0)[0], below), text, fill=grey, anchor="ma")
+    for y, text in ((0.0, "0"), (1.0, "1")):
+        draw.text((left, at(0, y)[1]), text, fill=grey, anchor="rm")
+    draw.text((margin + 4, margin + 2), "accuracy", fill=grey)
     return np.asarray(image)

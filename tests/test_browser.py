@@ -229,6 +229,12 @@ def test_train_tab_preview_and_two_epochs(page):
     page.get_by_role("button", name="Train", exact=True).click()
     page.locator("#train-status").get_by_text("best epoch").wait_for(timeout=180_000)
     page.get_by_text("Test accuracy").first.wait_for(timeout=WAIT_MS)
+    # The test faces' reliability diagram, below the fold: loaded lazily, once scrolled to.
+    diagram = page.locator("#reliability img")
+    diagram.scroll_into_view_if_needed(timeout=WAIT_MS)
+    sync_api.expect(diagram).to_have_js_property("complete", True, timeout=WAIT_MS)
+    assert diagram.evaluate("image => image.naturalWidth") > 0
+    page.evaluate("window.scrollTo(0, 0)")
     shoot(page, "train")
     # Error analysis: a click on a confusion cell shows the test images behind it.
     confusion = page.locator("div.block:not(.gr-accordion)").filter(

@@ -81,7 +81,7 @@ def choose_thresholds(model: MennyCNN, val: dict, classes: list[str]) -> Thresho
     faces = val["face"] == 1
     temperature = fit_temperature(logits[faces], val["label"][faces]) if faces.any() else 1.0
     probabilities = softmax(logits, temperature)
-    stranger = _stranger_index(classes)
+    stranger = stranger_index(classes)
     strangers = faces & (val["label"] == stranger) if stranger is not None else None
     face_cut = choose_face_threshold(sigmoid(face_logits), faces, strangers)
     top = probabilities.argmax(axis=1)
@@ -100,7 +100,7 @@ def detection_report(
     measure), and how many pictures each rests on."""
     test = data.parts["test"]
     report: dict = {"thresholds": thresholds.to_dict(), "counts": {}}
-    stranger = _stranger_index(data.classes)
+    stranger = stranger_index(data.classes)
 
     def verdicts_for(images) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
         logits, face_logits, boxes = heads(model, images)
@@ -161,5 +161,6 @@ def _rate(hits) -> float | None:
     return float(np.mean(hits)) if hits else None
 
 
-def _stranger_index(classes) -> int | None:
+def stranger_index(classes) -> int | None:
+    """The "someone else" class's label, None when strangers are not a class."""
     return classes.index(SOMEONE_ELSE) if SOMEONE_ELSE in classes else None

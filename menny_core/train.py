@@ -42,6 +42,7 @@ from menny_core.detector_eval import (
     choose_thresholds,
     detection_report,
     scenes_of,
+    stranger_index,
 )
 from menny_core.distributed import World
 from menny_core.evaluate import evaluate
@@ -58,7 +59,7 @@ from menny_core.train_step import (
     make_step,
     train_epoch,
 )
-from menny_core.verdicts import SOMEONE_ELSE, Thresholds
+from menny_core.verdicts import Thresholds
 
 __all__ = [  # what callers import from here (the config and results live in run_config)
     "DEFAULT_AUGMENT", "MAX_IMAGE_SIZE", "MAX_SEED", "SOLO", "EarlyStopping", "EpochStats",
@@ -132,7 +133,7 @@ def train(
     schedule = optim.cosine_decay(lr, total_steps)
     optimizer = optim.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
     softmax_first = bug == "softmax-before-loss"
-    stranger = scenes.classes.index(SOMEONE_ELSE) if SOMEONE_ELSE in scenes.classes else None
+    stranger = stranger_index(scenes.classes)  # the "someone else" label, if it is a class
     step = make_step(model, optimizer, softmax_first, world, stranger)
     say = log if log is not None and world.leader else (lambda _line: None)
 
@@ -201,9 +202,8 @@ def train(
         size, repeat = config.image_size, THRESHOLD_SCENES_PER_PICTURE
         many = scenes_of(val_part, size, config.seed + 5, repeat=repeat)
         thresholds = choose_thresholds(model, many, scenes.classes)
-        detection = detection_report(model, scenes, config.image_size, config.seed, thresholds)
+        detection = detection_report(model, scenes, size, config.seed, thresholds)
         if split.test:
-            size = config.image_size
             test_metrics = evaluate(model, split.test, classes, size, config.batch_size)
             if bug == "fixed-rotation":  # its symptom: faces leaning the other way
                 turn = bugs.FIXED_ROTATION
